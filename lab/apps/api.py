@@ -71,8 +71,10 @@ class App:
     def db(self):
         with self.pool_lock:
             if self.pool is None:
+                # minconn 0: connections are opened per request and not kept idle, so the api
+                # feels a saturated database at once (as a real short-lived-connection app does).
                 self.pool = psycopg2.pool.ThreadedConnectionPool(
-                    1, int(env("LAB_API_POOL_SIZE", "10")), host=env("LAB_BIND", "127.0.0.1"),
+                    0, int(env("LAB_API_POOL_SIZE", "10")), host=env("LAB_BIND", "127.0.0.1"),
                     port=int(env("LAB_POSTGRES_PORT", "5432")), user=env("LAB_POSTGRES_USER"),
                     password=env("LAB_POSTGRES_PASSWORD"), dbname=env("LAB_POSTGRES_DB"),
                     connect_timeout=2, application_name="lab-api")

@@ -46,15 +46,21 @@ def process_one(cur):
     return True
 
 
-def main():
+def check_config():
+    """The crash flag stands for a broken configuration: fatal at start-up and when re-read."""
     if os.path.exists(CRASH_FLAG):
-        log.critical("FATAL invalid configuration (%s present): refusing to start", CRASH_FLAG)
+        log.critical("FATAL invalid configuration (%s present): exiting", CRASH_FLAG)
         sys.exit(1)
+
+
+def main():
+    check_config()
     handle_sigterm()
     signal.signal(signal.SIGUSR1, hog_memory)
     log.info("%s starting", WORKER_ID)
     processed, conn, last_beat = 0, None, 0.0
     while not STOP.is_set():
+        check_config()
         try:
             if conn is None or conn.closed:
                 conn = pg_connect("lab-worker")

@@ -1,4 +1,5 @@
-"""Fault helper: fill Redis with ballast keys until used memory reaches --percent of maxmemory."""
+"""Fault helper: fill Redis with ballast keys until used memory reaches --percent of maxmemory
+(noeviction policy: at the limit, writes are refused with OOM)."""
 import argparse
 import os
 
@@ -7,19 +8,21 @@ import redis
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--percent", type=float, default=97.0)
+    parser.add_argument("--percent", type=float, default=99.0)
     args = parser.parse_args()
     r = redis.Redis(host=os.environ.get("LAB_BIND", "127.0.0.1"), port=int(os.environ["LAB_REDIS_PORT"]))
     maxmem = int(r.config_get("maxmemory")["maxmemory"])
     if not maxmem:
         raise SystemExit("redis has no maxmemory set")
-    chunk, i = b"x" * 256 * 1024, 0
-    while r.info("memory")["used_memory"] < maxmem * args.percent / 100:
-        try:
-            r.set("lab:fault:ballast:%d" % i, chunk)
-        except redis.exceptions.ResponseError:  # OOM: already at the limit
-            break
-        i += 1
+    i = 0
+    # Big values first, then ever smaller ones, so that even a tiny write is refused at the end.
+    for size in (256 * 1024, 4096, 64):
+        while r.info("memory")["used_memory"] < maxmem * args.percent / 100:
+            try:
+                r.set("lab:fault:ballast:%d" % i, b"x" * size)
+            except redis.exceptions.ResponseError:  # OOM: at the limit for this size
+                break
+            i += 1
     print("wrote %d ballast keys; used_memory=%d maxmemory=%d" % (i, r.info("memory")["used_memory"], maxmem))
 
 

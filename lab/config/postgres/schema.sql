@@ -1,6 +1,4 @@
 -- The runbooks' tables (saga orchestrator + task scheduler), as the lab's application uses them.
-CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
-
 CREATE TABLE saga_executions (
     id             bigserial PRIMARY KEY,
     saga_id        text NOT NULL UNIQUE,
