@@ -121,7 +121,7 @@ class App:
         g = {'lab_app_info{version="%s"}' % VERSION: 1, "lab_maintenance_mode": int(self.maintenance)}
         try:
             row = self.query("""
-                SELECT (SELECT count(*) FROM worker_heartbeat WHERE last_seen > now() - interval '30 seconds'),
+                SELECT (SELECT count(*) FROM worker_heartbeat WHERE last_seen > now() - interval '15 seconds'),
                        (SELECT count(*) FROM due_work WHERE run_at <= now()
                            AND (locked_until IS NULL OR locked_until < now())),
                        (SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0) FROM due_work WHERE run_at <= now()),

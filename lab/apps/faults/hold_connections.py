@@ -20,7 +20,7 @@ def hold(mode, seconds, done):
             cur.execute("SELECT pg_sleep(%s)", (seconds,))
         else:
             if mode == "idle-in-transaction":
-                cur.execute("SELECT id FROM saga_executions ORDER BY id LIMIT 1 FOR UPDATE")
+                cur.execute("SELECT id FROM saga_executions ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
             else:
                 conn.commit()
             end = time.time() + seconds
