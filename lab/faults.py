@@ -17,7 +17,7 @@ FAULTS_DIR = os.path.join(HERE, ".state", "faults")
 
 
 def sh(*argv, check=True, env=None):
-    res = subprocess.run(argv, capture_output=True, text=True, env=env)
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if check and res.returncode != 0:
         sys.exit("%s failed (%d): %s" % (" ".join(argv[:4]), res.returncode, res.stderr.strip()))
     return res.stdout.strip()
@@ -34,7 +34,7 @@ def containers(service, all_states=True):
 
 def compose(*args, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
-    base = ["docker", "compose"] if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0 \
+    base = ["docker", "compose"] if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode == 0 \
         else ["docker-compose"]
     return sh(*(base + ["-f", os.path.join(HERE, "docker-compose.yml")] + list(args)), env=env)
 
@@ -132,7 +132,7 @@ def main():
     parser.add_argument("fault", nargs="?", choices=sorted(FAULTS))
     args = parser.parse_args()
     if args.action == "list":
-        for name, (desc, _, _) in sorted(FAULTS.items()):
+        for name, (desc, _inject, _reset) in sorted(FAULTS.items()):
             print("%-20s %s" % (name, desc))
         return
     if not args.fault:

@@ -15,7 +15,7 @@ def lab_env():
     with open(os.path.join(LAB, ".env")) as fh:
         for line in fh:
             if "=" in line and not line.startswith("#"):
-                key, _, value = line.strip().partition("=")
+                key, _sep, value = line.strip().partition("=")
                 values[key] = os.environ.get(key, value)
     return values
 
@@ -79,4 +79,4 @@ def faults(action, name):
 
 
 def lab(*args, timeout=600):
-    return subprocess.run([os.path.join(LAB, "lab.sh")] + list(args), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([os.path.join(LAB, "lab.sh")] + list(args), capture_output=True, text=True, timeout=timeout, check=False)

@@ -12,7 +12,7 @@ import psycopg2
 import psycopg2.pool
 import redis
 
-from labcommon import STOP, env, handle_sigterm, pg_connect, setup_logging
+from labcommon import STOP, env, handle_sigterm, setup_logging
 
 log = setup_logging("api")
 VERSION = env("LAB_VERSION", "1.0.0")

@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
             return raw.decode(errors="replace")
 
     def do_GET(self):
-        path, _, query = self.path.partition("?")
+        path, _sep, query = self.path.partition("?")
         if path == "/healthz":
             return self._reply(200, {"status": "ok", "recorded": len(RECORDS)})
         if path == "/_sink/requests":

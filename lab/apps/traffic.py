@@ -1,6 +1,5 @@
 """Steady synthetic user traffic through nginx, so error-rate and latency alerts have data."""
 import json
-import time
 import urllib.error
 import urllib.request
 

@@ -14,7 +14,7 @@ SCENARIOS = sorted(d for d in os.listdir(os.path.join(REPO, "molecule"))
 def test_molecule_scenario(scenario):
     env = dict(os.environ, PATH=os.path.join(REPO, ".venv", "bin") + os.pathsep + os.environ["PATH"], NO_COLOR="1")
     res = subprocess.run(["molecule", "test", "-s", scenario], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=900)
+                         timeout=900, check=False)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     assert "failed=0" in out and "successful=" in out

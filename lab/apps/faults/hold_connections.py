@@ -43,10 +43,10 @@ def main():
     parser.add_argument("--seconds", type=int, default=3600)
     args = parser.parse_args()
     done = threading.Semaphore(0)
-    for _ in range(args.count):
+    for _session in range(args.count):
         threading.Thread(target=hold, args=(args.mode, args.seconds, done), daemon=True).start()
         time.sleep(0.02)
-    for _ in range(args.count):
+    for _session in range(args.count):
         done.acquire()
 
 
