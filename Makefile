@@ -48,8 +48,8 @@ unit: venv
 integration: venv lab-up
 	$(BIN)/pytest -p no:cacheprovider tests/integration
 
-bench: venv lab-up
-	$(BIN)/python scripts/bench_lab.py
+bench: deps venv
+	$(BIN)/python scripts/bench_lab.py $(BENCH_ARGS)
 
 clean: lab-down
 	rm -rf incidents tests/output
