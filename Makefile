@@ -48,8 +48,9 @@ unit: venv
 integration: venv lab-up
 	$(BIN)/pytest -p no:cacheprovider tests/integration
 
-bench: deps venv
-	$(BIN)/python scripts/bench_lab.py $(BENCH_ARGS)
+BENCHES ?= $(sort $(wildcard scripts/bench_*.py))
+bench: deps venv lab-up ## Every benchmark, printing its figures (BENCHES="scripts/bench_restart.py" for one)
+	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b $(BENCH_ARGS) || exit 1; done
 
 clean: lab-down
 	rm -rf incidents tests/output

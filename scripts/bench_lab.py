@@ -2,7 +2,9 @@
   1. `lab.sh up` from a cold cache: no images, no cached rootfs (debootstrap + import + build + start);
   2. `lab.sh up` again after `down` (images cached);
   3. fault -> alert: API killed -> Prometheus alert firing -> Alertmanager webhook at the sink.
-Run with `make bench`; pass --skip-cold to keep the cached base image."""
+Run with `make bench` (warm only); pass --cold to also rebuild from an empty cache (slow: debootstrap).
+Holds the lab lock while it runs."""
+import fcntl
 import glob
 import os
 import subprocess
@@ -20,8 +22,14 @@ def timed(*argv):
 
 
 def main():
+    with open(os.environ.get("LAB_LOCK_FILE", "/tmp/incident-lab.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        bench()
+
+
+def bench():
     sh = os.path.join(lab.LAB, "lab.sh")
-    if "--skip-cold" not in sys.argv:
+    if "--cold" in sys.argv:
         timed(sh, "down")
         images = subprocess.run(["docker", "images", "-q", "--filter", "reference=incident-lab/*"],
                                 capture_output=True, text=True, check=True).stdout.split()

@@ -1,0 +1,99 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, incident.response contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: k8s_rollout_restart
+short_description: Restart a Kubernetes Deployment's pods with a rolling restart, and wait for it
+version_added: 0.1.0
+description:
+  - The C(kubectl rollout restart deployment/NAME) of the runbooks, then C(kubectl rollout status), in one task.
+  - Stamps the pod template with C(kubectl.kubernetes.io/restartedAt), so the Deployment controller replaces
+    every pod with a rolling update, and waits until the rollout is complete.
+  - Guarded like the Docker actions, a per-workload lock and a rate limit.
+options:
+  name:
+    description: The Deployment.
+    type: str
+    required: true
+extends_documentation_fragment:
+  - incident.response.k8s
+  - incident.response.k8s.ACTION
+attributes:
+  check_mode:
+    description: Reports what it would change and changes nothing.
+    support: full
+author:
+  - incident.response contributors (@incident-response)
+"""
+
+EXAMPLES = r"""
+- name: Rolling restart of the API (ServiceDown runbook, step 2)
+  incident.response.k8s_rollout_restart:
+    namespace: production
+    name: orchestrator-api
+    wait_timeout: 180
+"""
+
+RETURN = r"""
+before:
+  description: The Deployment before the restart (replicas, ready, revision, images, rollout state).
+  returned: always
+  type: dict
+after:
+  description: The Deployment once the rollout finished or timed out.
+  returned: when O(wait=true) and not in check mode
+  type: dict
+rollout_complete:
+  description: Whether every replica was replaced and available before O(wait_timeout).
+  returned: when O(wait=true) and not in check mode
+  type: bool
+rollout_reason:
+  description: The rollout state in the words of C(kubectl rollout status).
+  returned: when O(wait=true) and not in check mode
+  type: str
+duration_s:
+  description: Seconds from the patch to the end of the wait.
+  returned: when not in check mode
+  type: float
+"""
+
+import time
+from datetime import datetime
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
+from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
+    K8S_ARGSPEC, K8S_WAIT_ARGSPEC, RESTARTED_AT, deployment_summary, finish_rollout, run_action)
+
+
+def main():
+    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
+    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), max_actions=dict(type="int", default=3),
+                action_window=dict(type="int", default=900))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    name = module.params["name"]
+
+    def restart(client, namespace, consume):
+        before = deployment_summary(client.deployment(namespace, name))
+        if module.check_mode:
+            return dict(changed=True, before=before, msg="would restart every pod of %s/%s" % (namespace, name)), False
+        consume()
+        started = time.monotonic()
+        stamp = datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        client.patch_deployment(namespace, name, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+        fields, failed = finish_rollout(module, client, namespace, name, started)
+        return dict(changed=True, before=before, **fields), failed
+
+    result, failed = run_action(module, name, restart)
+    if failed:
+        module.fail_json(msg="rollout restart of %s did not complete: %s" % (name, result["rollout_reason"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, incident.response contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: k8s_scale
+short_description: Scale a Kubernetes Deployment and wait for the replicas to be available
+version_added: 0.1.0
+description:
+  - The C(kubectl scale deployment/NAME --replicas=N) of the runbooks (add capacity, or scale a bad
+    workload to zero), through the C(scale) subresource, then waits until N replicas are available.
+  - Idempotent, nothing changes when the Deployment already wants O(replicas). Guarded by a per-workload
+    lock and a rate limit. Scaling to zero takes a service down, so it needs O(confirm=true).
+options:
+  name:
+    description: The Deployment.
+    type: str
+    required: true
+  replicas:
+    description: Wanted replica count.
+    type: int
+    required: true
+  confirm:
+    description: Required to scale to V(0) (takes the service down).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - incident.response.k8s
+  - incident.response.k8s.ACTION
+attributes:
+  check_mode:
+    description: Reports what it would change and changes nothing.
+    support: full
+  diff_mode:
+    description: Shows the change as before and after.
+    support: full
+author:
+  - incident.response contributors (@incident-response)
+"""
+
+EXAMPLES = r"""
+- name: Add workers while the backlog drains
+  incident.response.k8s_scale:
+    namespace: production
+    name: orchestrator-worker
+    replicas: 4
+"""
+
+RETURN = r"""
+before:
+  description: The Deployment before scaling.
+  returned: always
+  type: dict
+after:
+  description: The Deployment once the replicas are available (or the wait timed out).
+  returned: when changed, O(wait=true) and not in check mode
+  type: dict
+rollout_complete:
+  description: Whether O(replicas) replicas were available before O(wait_timeout).
+  returned: when changed, O(wait=true) and not in check mode
+  type: bool
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, require_confirm
+from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
+    K8S_ARGSPEC, K8S_WAIT_ARGSPEC, deployment_summary, finish_rollout, run_action)
+
+
+def main():
+    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
+    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), replicas=dict(type="int", required=True),
+                confirm=dict(type="bool", default=False), max_actions=dict(type="int", default=3),
+                action_window=dict(type="int", default=900))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    name, replicas = module.params["name"], module.params["replicas"]
+    if replicas < 0:
+        module.fail_json(msg="replicas must be 0 or more, got %d" % replicas)
+    if replicas == 0:
+        require_confirm(module, "confirm", "scaling %s to zero replicas (takes it down)" % name)
+
+    def scale(client, namespace, consume):
+        before = deployment_summary(client.deployment(namespace, name))
+        diff = dict(before=dict(replicas=before["replicas"]), after=dict(replicas=replicas))
+        if before["replicas"] == replicas:
+            return dict(changed=False, before=before, diff=diff), False
+        if module.check_mode:
+            return dict(changed=True, before=before, diff=diff), False
+        consume()
+        started = time.monotonic()
+        client.scale(namespace, name, replicas)
+        fields, failed = finish_rollout(module, client, namespace, name, started)
+        return dict(changed=True, before=before, diff=diff, **fields), failed
+
+    result, failed = run_action(module, name, scale)
+    if failed:
+        module.fail_json(msg="%s did not reach %d available replicas: %s" % (name, replicas, result["rollout_reason"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
