@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.ansible import REPO, run_module
+from tests.ansible import REPO, run_module, run_playbook
 
 TOKEN = "k8s-sim-test-token"
 CONTEXT = [None]  # TLS context trusting the simulated API server's self-signed certificate
@@ -173,3 +173,21 @@ def test_rollback_undoes_a_bad_deploy(k8s):
         hist = subprocess.run(["kubectl", "--kubeconfig", k8s.kubeconfig, "rollout", "history", "deployment/api"],
                               capture_output=True, text=True, check=True).stdout
         assert "3" in hist.split()
+
+
+def test_service_down_playbook_heals_a_crashlooping_deployment(k8s, tmp_path):
+    k8s.call("/_sim/crash", {"namespace": "prod", "deployment": "api"})
+    time.sleep(0.3)
+    env = {"INCIDENT_ROOT": str(tmp_path / "incidents"), "INCIDENT_STATE_DIR": str(tmp_path / "state")}
+    extra = {"k8s_deployment": "api", "incident_k8s_kubeconfig": k8s.kubeconfig, "incident_k8s_namespace": "prod"}
+    res = run_playbook("playbooks/k8s-service-down.yml", extra_vars=extra, env=env)
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert info(k8s)["workloads"]["api"]["state"] == "healthy"
+    (incident,) = list((tmp_path / "incidents").glob("INC-*"))
+    events = [json.loads(line) for line in (incident / "timeline.jsonl").read_text().splitlines()]
+    milestones = [e.get("event") for e in events if e.get("type") == "milestone"]
+    assert "declared" in milestones and "resolved" in milestones
+    assert (incident / "report.md").exists()
+    # a second run on the healthy Deployment changes nothing
+    again = run_playbook("playbooks/k8s-service-down.yml", extra_vars=extra, env=env)
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
