@@ -166,6 +166,76 @@ class DockerClient(object):
         filters = {"reference": [reference]} if reference else {}
         return self.call("GET", "/images/json", {"filters": json.dumps(filters)})
 
+    # -- create / remove (rollback recreates a container from its inspected config) ----------
+    def create_container(self, name, config, host_config, networking_config=None):
+        """Create a container (Config fields at the top level, as the Engine API wants); return its id."""
+        body = dict(config, HostConfig=host_config)
+        if networking_config:
+            body["NetworkingConfig"] = networking_config
+        return self.call("POST", "/containers/create", {"name": name}, body=body)["Id"]
+
+    def remove_container(self, container_id, force=False):
+        return self.call("DELETE", "/containers/%s" % quote(container_id), {"force": "1" if force else "0"})
+
+    def rename_container(self, container_id, new_name):
+        return self.call("POST", "/containers/%s/rename" % quote(container_id), {"name": new_name})
+
+    def connect_network(self, network, container_id, endpoint_config=None):
+        return self.call("POST", "/networks/%s/connect" % quote(network, safe=""),
+                         body={"Container": container_id, "EndpointConfig": endpoint_config or {}})
+
+    # -- streaming (evidence capture: logs and dumps are written as they arrive, never held whole) --
+    def stream_raw(self, method, path, query=None, body=None, timeout=None, chunk_size=65536):
+        """Yield the response body in chunks; raises DockerError on a non-200 answer."""
+        url = "/%s%s" % (API_VERSION, path)
+        if query:
+            url += "?" + urlencode(dict((k, v) for k, v in query.items() if v is not None))
+        conn = _UnixConnection(self.socket_path, timeout or self.timeout)
+        headers = {"Host": "docker"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, url, body=data, headers=headers)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise DockerError("%s %s: HTTP %d %s" % (method, path, resp.status, resp.read(300)), resp.status)
+            while True:
+                chunk = resp.read(chunk_size)
+                if not chunk:
+                    break
+                yield chunk
+        except (OSError, socket.error) as exc:
+            raise DockerError("Docker engine at %s did not answer %s %s: %s" % (self.socket_path, method, path, exc))
+        finally:
+            conn.close()
+
+    def stream_logs(self, container_id, since=None, timestamps=True, tty=False):
+        """Yield (stream, bytes) log frames (1 stdout, 2 stderr; 0 for a TTY container) in order."""
+        query = {"stdout": "1", "stderr": "1", "timestamps": "1" if timestamps else "0"}
+        if since:
+            query["since"] = str(int(since))
+        chunks = self.stream_raw("GET", "/containers/%s/logs" % quote(container_id), query)
+        return ((0, c) for c in chunks) if tty else demux_stream(chunks)
+
+    def exec_stream(self, container_id, argv, env=None, user=None, timeout=None):
+        """Run argv in the container; return (exec_id, generator of (stream, bytes) frames).
+
+        Read the exit code with exec_exit_code(exec_id) once the generator is exhausted."""
+        spec = {"AttachStdout": True, "AttachStderr": True, "Tty": False, "Cmd": list(argv)}
+        if env:
+            spec["Env"] = ["%s=%s" % kv for kv in sorted(env.items())]
+        if user:
+            spec["User"] = user
+        exec_id = self.call("POST", "/containers/%s/exec" % quote(container_id), body=spec)["Id"]
+        chunks = self.stream_raw("POST", "/exec/%s/start" % exec_id, body={"Detach": False, "Tty": False},
+                                 timeout=timeout)
+        return exec_id, demux_stream(chunks)
+
+    def exec_exit_code(self, exec_id):
+        return self.call("GET", "/exec/%s/json" % exec_id).get("ExitCode")
+
 
 def demux(data):
     """Strip the 8-byte stream headers of a non-TTY attach/logs stream; pass TTY output through."""
@@ -225,3 +295,18 @@ def stats_summary(stats):
     limit = mem.get("limit")
     return dict(cpu_percent=cpu_percent, memory_bytes=usage, memory_limit_bytes=limit,
                 memory_percent=round(100.0 * usage / limit, 2) if usage is not None and limit else None)
+
+
+def demux_stream(chunks):
+    """Incrementally split Docker's multiplexed stream (8-byte frame headers) into (stream, bytes)."""
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        while len(buf) >= 8:
+            stream, size = buf[0], struct.unpack(">I", buf[4:8])[0]
+            if len(buf) < 8 + size:
+                break
+            yield stream, buf[8:8 + size]
+            buf = buf[8 + size:]
+    if buf:
+        yield 0, buf
