@@ -169,7 +169,7 @@ def reconcile_replicaset(rs):
         victim = pods.pop()
         STORE["pods"].pop((ns, victim["metadata"]["name"]), None)
     while len(pods) < rs["spec"]["replicas"]:
-        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _i in range(5))
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": new_meta(ns, "%s-%s" % (rs["metadata"]["name"], suffix), rs["spec"]["template"]["metadata"]["labels"], rs),
                "spec": copy.deepcopy(rs["spec"]["template"]["spec"]),
