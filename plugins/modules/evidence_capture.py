@@ -215,10 +215,8 @@ import hashlib
 import json
 import os
 import re
-import select
 import shutil
 import socket
-import subprocess
 import tarfile
 import time
 
@@ -231,6 +229,7 @@ from ansible_collections.incident.response.plugins.module_utils.incident import 
 from ansible_collections.incident.response.plugins.module_utils.postgres import (
     POSTGRES_ARGSPEC, error_text, jsonable, open_connection, require_psycopg2, where)
 from ansible_collections.incident.response.plugins.module_utils.redact import redact, redact_text
+from ansible_collections.incident.response.plugins.module_utils.stream import stream_to_file
 
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -571,20 +570,12 @@ class Capture(object):
                     written += len(data)
                 code = None if truncated else self.docker().exec_exit_code(exec_id)
             else:
-                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        env=dict(os.environ, **env))
-                for data in iter(lambda: proc.stdout.read(CHUNK), b""):
-                    if written + len(data) > limit:
-                        truncated = True
-                        proc.kill()
-                        break
-                    out.write(data)
-                    written += len(data)
-                stderr = proc.stderr.read()[-2000:]
-                code = proc.wait()
+                written, truncated, code, stderr = stream_to_file(argv, out, limit, env=env)
         if not truncated and code != 0:
             os.unlink(self.path(rel))
-            raise RuntimeError("pg_dump exited %s: %s" % (code, stderr.decode("utf-8", "replace").strip()))
+            if isinstance(stderr, bytes):
+                stderr = stderr.decode("utf-8", "replace").strip()
+            raise RuntimeError("pg_dump exited %s: %s" % (code, stderr))
         self.add(rel, source + (" (truncated at %d bytes)" % limit if truncated else ""), truncated=truncated)
 
     # -- network -----------------------------------------------------------------------------
@@ -603,28 +594,8 @@ class Capture(object):
         self.attempt(rel, source, self._tcpdump, argv, seconds, rel, source)
 
     def _tcpdump(self, argv, seconds, rel, source):
-        limit, written, truncated = self.params["tcpdump_max_bytes"], 0, False
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + seconds
         with open(self.path(rel), "wb") as out:
-            while time.monotonic() < deadline:
-                ready, _w, _x = select.select([proc.stdout], [], [], max(0.0, min(0.5, deadline - time.monotonic())))
-                if not ready:
-                    if proc.poll() is not None:
-                        break
-                    continue
-                data = os.read(proc.stdout.fileno(), CHUNK)
-                if not data:
-                    break
-                if written + len(data) > limit:
-                    truncated = True
-                    break
-                out.write(data)
-                written += len(data)
-        if proc.poll() is None:
-            proc.terminate()
-        code = proc.wait()
-        stderr = proc.stderr.read().decode("utf-8", "replace").strip()
+            written, truncated, code, stderr = stream_to_file(argv, out, self.params["tcpdump_max_bytes"], seconds=seconds)
         if written == 0 and code not in (0, -15, 143):
             os.unlink(self.path(rel))
             raise RuntimeError("tcpdump exited %s: %s" % (code, stderr[-500:]))
