@@ -1,0 +1,62 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, incident.response contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: triage_collect
+short_description: Run several incident.response diagnostics modules concurrently, as one task
+description:
+  - Runs each listed module exactly as its own task would, each in a thread of this one task, and returns all
+    their results. Used by the C(triage) role so that seven diagnostics cost one task's overhead.
+  - Only C(incident.response.*) modules are accepted; each module at most once per call.
+  - A module that fails is returned with C(failed=true) in RV(diagnostics); the task itself does not fail.
+version_added: "1.0.0"
+author:
+  - incident.response contributors (@incident-response)
+options:
+  diagnostics:
+    description: Name of each result -> C(module) (FQCN) and C(args). An empty entry is skipped.
+    type: dict
+    required: true
+  workers:
+    description: How many modules run at the same time.
+    type: int
+    default: 8
+notes:
+  - This is an action plugin; it runs on the controller and executes the modules through the task's connection.
+  - Supports check mode (the modules run in check mode too).
+"""
+
+EXAMPLES = r"""
+- name: Look at the containers and the database at once
+  incident.response.triage_collect:
+    diagnostics:
+      service_info:
+        module: incident.response.service_info
+        args: {project: incident-lab, unreachable_ok: true}
+      postgres:
+        module: incident.response.postgres_diagnostics
+        args: {login_host: 127.0.0.1, login_port: 15432, unreachable_ok: true}
+  register: collected
+"""
+
+RETURN = r"""
+diagnostics:
+  description: Each module's result under its name, plus C(triage_elapsed_ms).
+  returned: always
+  type: dict
+failed_diagnostics:
+  description: Names of the modules that failed.
+  returned: always
+  type: list
+  elements: str
+elapsed_ms:
+  description: Wall time of the whole fan-out.
+  returned: always
+  type: float
+"""
