@@ -1,0 +1,310 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, incident.response contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: maintenance_mode
+short_description: Serve the maintenance page (nginx site switch or an admin HTTP endpoint), and back
+version_added: "1.0.0"
+description:
+  - "V(nginx) method: in every running nginx container of the target (Docker exec, no shell), re-link the enabled
+    site O(site_link) to O(maintenance_config) or O(live_config), validate with C(nginx -t) (on failure the link is
+    put back and the module fails with nginx's message), reload, then poll O(verify_url) until it serves the
+    maintenance page (O(verify_status) and O(verify_marker) in the body) or stops serving it."
+  - "V(http) method: read the state from O(admin_url) (JSON key O(admin_state_field)), POST
+    C({O(admin_field): true|false}) with the bearer O(token) when it differs, then verify the same way."
+  - Idempotent (C(changed) only when the state was switched), check mode, diff of the state.
+  - Holds the per-target lock of the other action modules.
+  - Path defaults are those of the incident lab; point them at your own files.
+author:
+  - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.actions
+  - incident.response.actions.target
+  - incident.response.actions.guard
+options:
+  state:
+    description: V(true) (or V(on)) serves the maintenance page, V(false) (or V(off)) the live site.
+    type: bool
+    required: true
+  method:
+    description: Switch the nginx site (V(nginx), needs O(service) or O(container)) or call an admin endpoint (V(http)).
+    type: str
+    default: nginx
+    choices: [nginx, http]
+  site_link:
+    description: Path, in the nginx container, of the symlink nginx includes as its enabled site.
+    type: str
+    default: /var/lib/lab/nginx/site.conf
+  live_config:
+    description: Site configuration served normally (the symlink target when the state is off).
+    type: str
+    default: /run/lab/nginx/live.conf
+  maintenance_config:
+    description: Site configuration that serves the maintenance page.
+    type: str
+    default: /run/lab/nginx/maintenance.conf
+  nginx_config:
+    description: Main nginx configuration, passed as C(nginx -c) to the test and the reload; empty for nginx's default.
+    type: str
+    default: /run/lab/nginx/nginx.conf
+  admin_url:
+    description: Admin endpoint of the application (V(http) method), for example C(http://127.0.0.1:18000/admin/maintenance).
+    type: str
+  token:
+    description: Bearer token for O(admin_url).
+    type: str
+  admin_field:
+    description: JSON key of the POST body that carries the wanted state.
+    type: str
+    default: enabled
+  admin_state_field:
+    description: JSON key of the admin endpoint's answer that tells the current state.
+    type: str
+    default: maintenance
+  verify_url:
+    description:
+      - Public URL that must serve (or stop serving) the maintenance page afterwards, for example C(http://127.0.0.1:18080/).
+      - Without it nothing is verified (a warning says so).
+    type: str
+  verify_status:
+    description: HTTP status of the maintenance page.
+    type: int
+    default: 503
+  verify_marker:
+    description: Text (case-insensitive) the maintenance page contains.
+    type: str
+    default: maintenance
+  verify_timeout:
+    description: Seconds to wait for O(verify_url) to show the new state (polled every 100 ms).
+    type: float
+    default: 10.0
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Serve the maintenance page
+  incident.response.maintenance_mode:
+    project: incident-lab
+    service: nginx
+    state: on
+    verify_url: "{{ incident_public_url }}/"
+
+- name: Back to the live site
+  incident.response.maintenance_mode:
+    project: incident-lab
+    service: nginx
+    state: off
+    verify_url: "{{ incident_public_url }}/"
+
+- name: Application-level maintenance switch
+  incident.response.maintenance_mode:
+    method: http
+    state: on
+    admin_url: "{{ incident_api_url }}/admin/maintenance"
+    token: "{{ incident_admin_token }}"
+"""
+
+RETURN = r"""
+maintenance:
+  description: Whether the maintenance page is served now (the wanted state in check mode).
+  returned: success
+  type: bool
+previous:
+  description: Whether it was served before (null when it could not be told).
+  returned: always
+  type: bool
+containers:
+  description: For the nginx method, per container the symlink target before and after.
+  returned: when method is nginx
+  type: list
+  elements: dict
+  sample: [{name: incident-lab_nginx_1, before: /run/lab/nginx/live.conf, after: /run/lab/nginx/maintenance.conf}]
+verified:
+  description: Whether O(verify_url) showed the new state (null when not verified).
+  returned: always
+  type: bool
+verify:
+  description: Last status and seconds taken by the verification.
+  returned: when verified
+  type: dict
+  sample: {status: 503, marker_found: true, elapsed_s: 0.12}
+"""
+
+import json
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.response.plugins.module_utils.compose import (
+    TARGET_ARGSPEC, describe_target, find_containers, lock_key_of)
+from ansible_collections.incident.response.plugins.module_utils.docker_api import (
+    DOCKER_ARGSPEC, DockerClient, DockerError)
+from ansible_collections.incident.response.plugins.module_utils.guard import (
+    GUARD_ARGSPEC, GuardError, TargetLock, state_dir_of, target_key)
+from ansible_collections.incident.response.plugins.module_utils.wait import POLL_S, http_status
+
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    pass
+
+
+class SwitchError(Exception):
+    pass
+
+
+def exec_ok(client, cid, argv, what):
+    rc, out = client.exec_run(cid, argv, timeout=30)
+    if rc != 0:
+        raise SwitchError("%s failed (rc %s): %s" % (what, rc, " ".join(out.split())[:500]))
+    return out.strip()
+
+
+def nginx_argv(p, *args):
+    return ["nginx"] + (["-c", p["nginx_config"]] if p["nginx_config"] else []) + list(args)
+
+
+def switch_nginx(client, cid, p, wanted, previous):
+    """Re-link the site, `nginx -t` (re-linking back if it fails), reload."""
+    exec_ok(client, cid, ["ln", "-sfn", wanted, p["site_link"]], "re-linking %s" % p["site_link"])
+    try:
+        exec_ok(client, cid, nginx_argv(p, "-t"), "nginx -t with %s" % wanted)
+    except SwitchError:
+        if previous:
+            exec_ok(client, cid, ["ln", "-sfn", previous, p["site_link"]], "restoring %s" % p["site_link"])
+        raise
+    exec_ok(client, cid, nginx_argv(p, "-s", "reload"), "nginx reload")
+
+
+def nginx_method(module, client, p, result):
+    listed = find_containers(client, p, running_only=True)
+    if not listed:
+        raise SwitchError("no running container for %s (Docker engine at %s)" % (describe_target(p), p["docker_host"]))
+    wanted = p["maintenance_config"] if p["state"] else p["live_config"]
+    with TargetLock(state_dir_of(module), lock_key_of(listed[0]), p["lock_timeout"]):
+        rows = []
+        for c in listed:
+            current = exec_ok(client, c["Id"], ["readlink", p["site_link"]], "reading %s" % p["site_link"])
+            rows.append(dict(name=c["Names"][0].lstrip("/"), id=c["Id"], before=current, after=current))
+        before = set(r["before"] for r in rows)
+        result.update(previous=True if before == {p["maintenance_config"]} else False if before == {p["live_config"]}
+                      else None, containers=rows)
+        for row in rows:
+            if row["before"] != wanted:
+                result["changed"] = True
+                if not module.check_mode:
+                    switch_nginx(client, row["id"], p, wanted, row["before"])
+                row["after"] = wanted
+        for row in rows:
+            row["id"] = row["id"][:12]
+
+
+def admin_request(p, method, body=None):
+    headers = {"Authorization": "Bearer %s" % p["token"]} if p["token"] else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    status, text, error = http_status(p["admin_url"], timeout=10, method=method, headers=headers, data=data)
+    if not 200 <= status < 300:
+        raise SwitchError("%s %s answered %s" % (method, p["admin_url"], error or "HTTP %d %s" % (status, text[:200])))
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}
+
+
+def http_method(module, p, result):
+    if not p["admin_url"]:
+        raise SwitchError("method http needs admin_url")
+    with TargetLock(state_dir_of(module), target_key(container="http-" + urlsplit(p["admin_url"]).netloc),
+                    p["lock_timeout"]):
+        current = admin_request(p, "GET").get(p["admin_state_field"])
+        result["previous"] = current if isinstance(current, bool) else None
+        if current is not p["state"]:
+            result["changed"] = True
+            if not module.check_mode:
+                answer = admin_request(p, "POST", {p["admin_field"]: p["state"]})
+                if answer.get(p["admin_state_field"], p["state"]) is not p["state"]:
+                    raise SwitchError("%s still reports %s=%s" % (p["admin_url"], p["admin_state_field"],
+                                                                  answer.get(p["admin_state_field"])))
+
+
+def verify(p):
+    """Poll verify_url until it shows the wanted state; (ok, details)."""
+    began = time.monotonic()
+    while True:
+        tick = time.monotonic()
+        status, body, error = http_status(p["verify_url"], timeout=2)
+        marker = p["verify_marker"].lower() in body.lower()
+        serving = status == p["verify_status"] and marker
+        ok = serving if p["state"] else (status != 0 and not serving)
+        elapsed = time.monotonic() - began
+        if ok or elapsed >= p["verify_timeout"]:
+            return ok, dict(status=status, marker_found=marker, error=error, elapsed_s=round(elapsed, 3))
+        time.sleep(max(0.0, POLL_S - (time.monotonic() - tick)))
+
+
+def main():
+    argument_spec = dict(
+        state=dict(type="bool", required=True),
+        method=dict(type="str", default="nginx", choices=["nginx", "http"]),
+        site_link=dict(type="str", default="/var/lib/lab/nginx/site.conf"),
+        live_config=dict(type="str", default="/run/lab/nginx/live.conf"),
+        maintenance_config=dict(type="str", default="/run/lab/nginx/maintenance.conf"),
+        nginx_config=dict(type="str", default="/run/lab/nginx/nginx.conf"),
+        admin_url=dict(type="str"),
+        token=dict(type="str", no_log=True),
+        admin_field=dict(type="str", default="enabled"),
+        admin_state_field=dict(type="str", default="maintenance"),
+        verify_url=dict(type="str"),
+        verify_status=dict(type="int", default=503),
+        verify_marker=dict(type="str", default="maintenance"),
+        verify_timeout=dict(type="float", default=10.0),
+    )
+    for spec in (DOCKER_ARGSPEC, TARGET_ARGSPEC, GUARD_ARGSPEC):
+        argument_spec.update(spec)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[["service", "container"]], required_by={"service": "project"},
+                           required_if=[("method", "nginx", ["service", "container"], True),
+                                        ("method", "http", ["admin_url"])])
+    p = module.params
+    where = describe_target(p) if p["method"] == "nginx" else p["admin_url"]
+    word = "on" if p["state"] else "off"
+    result = dict(changed=False, previous=None, verified=None)
+    try:
+        if p["method"] == "nginx":
+            nginx_method(module, DockerClient.from_module(module), p, result)
+        else:
+            http_method(module, p, result)
+    except (DockerError, GuardError, SwitchError) as exc:
+        module.fail_json(msg="maintenance mode %s via %s (%s) failed: %s" % (word, p["method"], where, exc), **result)
+
+    result.update(maintenance=p["state"], diff=dict(
+        before="maintenance: %s\n" % {True: "on", False: "off", None: "unknown"}[result["previous"]],
+        after="maintenance: %s\n" % word))
+    if module.check_mode:
+        module.exit_json(msg="maintenance mode would be %s" % ("switched " + word if result["changed"] else "left " + word),
+                         **result)
+    if not p["verify_url"]:
+        module.warn("maintenance mode %s was not verified: pass verify_url" % word)
+    else:
+        result["verified"], result["verify"] = verify(p)
+        if not result["verified"]:
+            module.fail_json(msg="maintenance mode is %s via %s but %s does not show it after %ss: %s"
+                             % (word, p["method"], p["verify_url"], p["verify_timeout"], result["verify"]), **result)
+    module.exit_json(msg="maintenance mode %s%s (%s)" % (word, "" if result["changed"] else " already", where), **result)
+
+
+if __name__ == "__main__":
+    main()

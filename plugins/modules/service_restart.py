@@ -1,0 +1,290 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, incident.response contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: service_restart
+short_description: Restart a container or every replica of a compose service, then wait until it is healthy
+version_added: "1.0.0"
+description:
+  - Stops and starts the target (one replica at a time, or all at once), then polls every 100 ms until it is
+    healthy (Docker healthcheck, an HTTP check, a TCP port, or running) or O(deadline) passes.
+  - "Escalation ladder of the runbooks: with O(escalate=true), a service still unhealthy after the restart is
+    recreated with the compose CLI (C(up -d --force-recreate --no-deps <service>)) and waited for again."
+  - "Guard rails: at most O(max_restarts) restarts of one target per O(restart_window) seconds (a refusal is a
+    failure naming the limit and when it frees), a per-target lock so two responses never restart the same
+    service at once, and the running image is recorded first so M(incident.response.service_rollback) knows
+    the previous one."
+  - In check mode nothing is stopped; the result lists what would be restarted.
+author:
+  - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.actions
+  - incident.response.actions.target
+  - incident.response.actions.compose
+  - incident.response.actions.wait
+  - incident.response.actions.guard
+options:
+  stop_timeout:
+    description: Seconds the container gets to stop after SIGTERM before it is killed.
+    type: int
+    default: 10
+  serial:
+    description:
+      - Restart replicas one at a time, each healthy before the next is stopped (V(true)), or all at once (V(false)).
+    type: bool
+    default: true
+  escalate:
+    description:
+      - When the restarted service is still unhealthy, recreate it with the compose CLI and wait again.
+      - Needs a compose service (O(service), or a O(container) that compose created).
+    type: bool
+    default: false
+  max_restarts:
+    description: At most this many restarts of the target per O(restart_window); V(0) disables the limit.
+    type: int
+    default: 3
+  restart_window:
+    description: Length in seconds of the rate-limit window.
+    type: int
+    default: 900
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
+    support: none
+notes:
+  - Talks to the Docker Engine API over its unix socket; the compose CLI is only run to escalate.
+seealso:
+  - module: incident.response.service_rollback
+  - module: incident.response.service_state
+"""
+
+EXAMPLES = r"""
+- name: Restart the api and wait for its healthcheck
+  incident.response.service_restart:
+    project: incident-lab
+    service: api
+    deadline: 60
+
+- name: P0 ladder - restart, and recreate the service if it is still down
+  incident.response.service_restart:
+    project: incident-lab
+    service: api
+    wait_for: http
+    url: http://127.0.0.1:18000/health/ready
+    escalate: true
+    deadline: 30
+  register: incident_restart
+
+- name: Restart every worker at once, at most twice an hour
+  incident.response.service_restart:
+    project: incident-lab
+    service: worker
+    serial: false
+    max_restarts: 2
+    restart_window: 3600
+"""
+
+RETURN = r"""
+healthy:
+  description: Whether every replica was healthy at the end.
+  returned: always
+  type: bool
+escalated:
+  description: Whether the service had to be recreated with the compose CLI.
+  returned: always
+  type: bool
+restarted:
+  description: Names of the containers restarted (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+before:
+  description: Container summaries before the restart (id, name, status, health, image, started_at...).
+  returned: always
+  type: list
+  elements: dict
+after:
+  description: Container summaries after the restart (and recreate).
+  returned: when not check mode
+  type: list
+  elements: dict
+phases:
+  description: Seconds each phase took, summed over replicas (C(recreate_s) only when escalated).
+  returned: when not check mode
+  type: dict
+  sample: {stop_s: 0.41, start_s: 0.12, healthy_s: 2.05, total_s: 2.61}
+attempts:
+  description: Each step of the ladder with its outcome and the last health reason per container.
+  returned: when not check mode
+  type: list
+  elements: dict
+  sample: [{action: restart, healthy: false, reasons: {incident-lab_api_1: "health unhealthy"}}]
+compose_command:
+  description: The compose argv run to escalate.
+  returned: when escalated
+  type: list
+  elements: str
+lock_waited_s:
+  description: Seconds spent waiting for another response's lock on the same target.
+  returned: when not check mode
+  type: float
+rate_limit:
+  description: Restarts of this target counted in the window (including this one), the maximum and the window.
+  returned: always
+  type: dict
+  sample: {used: 1, max: 3, window_s: 900}
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.response.plugins.module_utils.compose import (
+    COMPOSE_ARGSPEC, TARGET_ARGSPEC, TARGET_RULES, ComposeError, describe_target, find_containers, lock_key_of,
+    run_compose, service_of)
+from ansible_collections.incident.response.plugins.module_utils.docker_api import (
+    DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
+from ansible_collections.incident.response.plugins.module_utils.guard import (
+    GUARD_ARGSPEC, GuardError, RateLimit, TargetLock, record_image, state_dir_of)
+from ansible_collections.incident.response.plugins.module_utils.wait import (
+    WAIT_ARGSPEC, probe_from_params, wait_healthy)
+
+
+def act(pool, client, batch, verb, stop_timeout):
+    """One Engine API verb on every container of the batch at once; {id: reason} of those that failed."""
+    query = {"t": str(stop_timeout)} if verb == "stop" else None
+    calls = [(cid, pool.submit(client.action, cid, verb, query, stop_timeout + client.timeout)) for cid in batch]
+    failed = {}
+    for cid, call in calls:
+        try:
+            call.result()
+        except DockerError as exc:  # e.g. a start that fails: recreating may still heal it
+            failed[cid] = "%s failed: %s" % (verb, exc)
+    return failed
+
+
+def restart_and_wait(client, ids, stop_timeout, probe, deadline, serial=True):
+    """Stop, start and wait for each container (serially, or all at once). Returns (healthy, phases, reasons, infos).
+
+    A rolling restart stops at the first replica that does not come back."""
+    phases = dict(stop_s=0.0, start_s=0.0, healthy_s=0.0)
+    reasons, infos = {}, {}
+    batches = [[cid] for cid in ids] if serial else [list(ids)]
+    with ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:
+        for batch in batches:
+            for verb in ("stop", "start"):
+                began = time.monotonic()
+                failed = act(pool, client, batch, verb, stop_timeout)
+                phases[verb + "_s"] += time.monotonic() - began
+                if failed:
+                    reasons.update(failed)
+                    infos.update((cid, client.inspect(cid)) for cid in failed)
+                    return False, phases, reasons, infos
+            began = time.monotonic()
+            ok, batch_reasons, batch_infos = wait_healthy(client, batch, probe, deadline)
+            phases["healthy_s"] += time.monotonic() - began
+            reasons.update(batch_reasons)
+            infos.update(batch_infos)
+            if not ok:
+                return False, phases, reasons, infos
+    return True, phases, reasons, infos
+
+
+def named(reasons, infos):
+    return dict((infos[cid].get("Name", cid).lstrip("/"), reason) for cid, reason in reasons.items())
+
+
+def recreate(module, client, info, replicas):
+    """Escalation: `compose up -d --force-recreate --no-deps --scale service=N service`; returns (argv, new ids)."""
+    project, service = service_of(info)
+    if project == "container":
+        raise ComposeError("container %s was not created by compose: it cannot be recreated" % service)
+    labels = info["Config"].get("Labels") or {}
+    argv, _out = run_compose(module, project, labels,
+                             ["up", "-d", "--force-recreate", "--no-deps", "--scale", "%s=%d" % (service, replicas), service],
+                             module.params["compose_files"], module.params["project_dir"])
+    ids = [c["Id"] for c in client.containers(project=project, service=service, all_states=True)]
+    return argv, ids
+
+
+def main():
+    argument_spec = dict(
+        stop_timeout=dict(type="int", default=10),
+        serial=dict(type="bool", default=True),
+        escalate=dict(type="bool", default=False),
+        max_restarts=dict(type="int", default=3),
+        restart_window=dict(type="int", default=900),
+    )
+    for spec in (DOCKER_ARGSPEC, TARGET_ARGSPEC, COMPOSE_ARGSPEC, WAIT_ARGSPEC, GUARD_ARGSPEC):
+        argument_spec.update(spec)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_if=[("wait_for", "http", ["url"]), ("wait_for", "tcp", ["port"])], **TARGET_RULES)
+    p = module.params
+    target = describe_target(p)
+    client = DockerClient.from_module(module)
+    started = time.monotonic()
+    result = dict(changed=False)
+    try:
+        listed = find_containers(client, p)
+        if not listed:
+            module.fail_json(msg="no container found for %s (Docker engine at %s)" % (target, p["docker_host"]))
+        ids = [c["Id"] for c in listed]
+        state_dir = state_dir_of(module)
+        key = lock_key_of(listed[0])
+        limit = RateLimit(state_dir, key, p["max_restarts"], p["restart_window"])
+        result.update(healthy=False, escalated=False, restarted=[c["Names"][0].lstrip("/") for c in listed])
+        if module.check_mode:
+            used, frees = limit.status()
+            result.update(changed=True, before=[container_summary(client.inspect(cid)) for cid in ids], healthy=None,
+                          rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
+            if not limit.allowed():
+                module.warn("the rate limit would refuse this restart (%d of %d in %ds; frees in %ss)"
+                            % (used, p["max_restarts"], p["restart_window"], frees))
+            module.exit_json(msg="would restart %s (%d container(s))" % (target, len(ids)), **result)
+
+        with TargetLock(state_dir, key, p["lock_timeout"]) as lock:
+            before = [client.inspect(cid) for cid in ids]  # after the lock: another response may have acted
+            used = limit.acquire()
+            result.update(changed=True, lock_waited_s=lock.waited_s, before=[container_summary(i) for i in before],
+                          rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
+            for info in before:
+                record_image(state_dir, *(service_of(info) + (info["Config"]["Image"], info["Image"])))
+            probe = probe_from_params(p)
+            healthy, phases, reasons, infos = restart_and_wait(client, ids, p["stop_timeout"], probe, p["deadline"],
+                                                               p["serial"])
+            attempts = [dict(action="restart", healthy=healthy, reasons=named(reasons, infos))]
+            if not healthy and p["escalate"]:
+                began = time.monotonic()
+                argv, ids = recreate(module, client, before[0], len(ids))
+                phases["recreate_s"] = time.monotonic() - began
+                began = time.monotonic()
+                healthy, reasons, infos = wait_healthy(client, ids, probe, p["deadline"])
+                phases["healthy_s"] += time.monotonic() - began
+                attempts.append(dict(action="recreate", healthy=healthy, reasons=named(reasons, infos)))
+                result.update(escalated=True, compose_command=argv)
+    except GuardError as exc:
+        module.fail_json(msg="restart of %s refused by a guard rail: %s" % (target, exc), **result)
+    except (DockerError, ComposeError, ValueError) as exc:
+        module.fail_json(msg="restart of %s failed: %s" % (target, exc), **result)
+
+    phases["total_s"] = time.monotonic() - started
+    after = [container_summary(infos.get(cid) or client.inspect(cid)) for cid in ids]
+    result.update(healthy=healthy, after=after, attempts=attempts,
+                  phases=dict((k, round(v, 3)) for k, v in phases.items()))
+    if not healthy:
+        module.fail_json(msg="%s is still unhealthy after %s: %s" % (
+            target, "restart and recreate" if result["escalated"] else "restart", attempts[-1]["reasons"]), **result)
+    module.exit_json(msg="%s restarted%s and healthy in %.1fs" % (
+        target, " and recreated" if result["escalated"] else "", phases["total_s"]), **result)
+
+
+if __name__ == "__main__":
+    main()
