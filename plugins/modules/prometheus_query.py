@@ -71,11 +71,11 @@ EXAMPLES = r"""
 
 - name: Show which scrape targets are down
   ansible.builtin.debug:
-    msg: "{{ prom.results.up | selectattr('value', 'equalto', 0) | map(attribute='metric.job') | list }}"
+    msg: "{{ prom.query_results.up | selectattr('value', 'equalto', 0) | map(attribute='metric.job') | list }}"
 """
 
 RETURN = r"""
-results:
+query_results:
   description: Per query name, the samples of the instant vector (a scalar is one sample with no labels).
   returned: always
   type: dict
@@ -233,13 +233,13 @@ def main():
     )
     p = module.params
     client = Client(module)
-    result = dict(changed=False, results={}, firing=[], pending=[], alerts=[], reachable=True, findings=[])
+    result = dict(changed=False, query_results={}, firing=[], pending=[], alerts=[], reachable=True, findings=[])
     errors = []
     prom_alerts, am_alerts = [], []
     if p["prometheus_url"]:
         try:
             if p["queries"]:
-                result["results"] = run_queries(client, p["prometheus_url"], p["queries"])
+                result["query_results"] = run_queries(client, p["prometheus_url"], p["queries"])
             if p["alerts"]:
                 prom_alerts = prometheus_alerts(client, p["prometheus_url"])
         except Unreachable as exc:

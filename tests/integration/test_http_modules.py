@@ -44,7 +44,7 @@ def test_api_kill_is_seen_by_http_check_and_monitoring(healthy_lab):
             return res if "TaskSchedulerAPIDown" in res["firing"] else None
 
         prom = healthy_lab.wait_for(api_down_alert, timeout=30, interval=1, what="TaskSchedulerAPIDown firing")
-        api_up = [s["value"] for s in prom["results"]["up"] if s["metric"]["job"] == "api"]
+        api_up = [s["value"] for s in prom["query_results"]["up"] if s["metric"]["job"] == "api"]
         assert api_up == [0.0]
         finding = [f for f in prom["findings"] if f["check"] == "alert:TaskSchedulerAPIDown"][0]
         assert finding["severity"] == "critical" and "P0" in finding["message"]
@@ -68,8 +68,8 @@ def test_api_hang_is_a_timeout(healthy_lab):
 def test_prometheus_up_query_on_a_healthy_lab(healthy_lab):
     res = prometheus(healthy_lab, queries={"up": "up", "targets": "count(up)"})
     assert res["reachable"] is True and not res.get("failed")
-    jobs = {s["metric"]["job"]: s["value"] for s in res["results"]["up"]}
-    assert jobs["api"] == 1.0 and jobs["postgres"] == 1.0 and res["results"]["targets"][0]["value"] == float(len(jobs))
+    jobs = {s["metric"]["job"]: s["value"] for s in res["query_results"]["up"]}
+    assert jobs["api"] == 1.0 and jobs["postgres"] == 1.0 and res["query_results"]["targets"][0]["value"] == float(len(jobs))
 
 
 def test_prometheus_down_is_a_clear_error_or_a_finding(lab):
