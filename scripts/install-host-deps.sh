@@ -9,6 +9,8 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
 command -v make >/dev/null || need+=(make)
+command -v openssl >/dev/null || need+=(openssl)          # TLS for the simulated Kubernetes API in tests
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)  # ansible-rulebook (EDA) engine in tests
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "missing ${need[*]}: run as root or install them" >&2; exit 1; }

@@ -1,0 +1,118 @@
+"""receiver.yml -> Config. Relative paths are relative to the config file; secrets come from the
+environment (`*_env`), a file (`*_file`) or, for throwaway labs only, the file itself."""
+import os
+
+import yaml
+
+from .routing import Router
+
+DEFAULTS = {
+    "listen": {"host": "127.0.0.1", "port": 19095},
+    "max_body_bytes": 1024 * 1024,
+    "repo": "../..",
+    "playbooks_dir": "playbooks",
+    "inventory": "inventory/lab.yml",
+    "ansible_config": "ansible.cfg",
+    "incidents_dir": "incidents",
+    "state_dir": "~/.local/state/incident.response/receiver",
+    "routes": "routes.yml",
+    "durability": "FULL",
+    "auth": {"token_env": "INCIDENT_RECEIVER_TOKEN", "hmac_secret_env": "INCIDENT_RECEIVER_HMAC_SECRET"},
+    "dispatch": {"backend": "local", "max_concurrent": 2, "keep_runs": 50, "job_timeout_s": 1800,
+                 "rerun_interrupted": False, "poll_s": 0.2,
+                 "awx": {"url": "", "token_env": "AWX_TOKEN", "job_templates": {}, "poll_s": 2.0,
+                         "verify_tls": True, "timeout_s": 10}},
+    "read_api_auth": True,
+    "log_level": "INFO",
+}
+BACKENDS = ("local", "awx", "none")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Config:
+    def __init__(self, doc, base_dir):
+        doc = _merge(DEFAULTS, doc or {})
+        self.raw = doc
+        self.base_dir = base_dir
+        self.host = str(doc["listen"]["host"])
+        self.port = int(doc["listen"]["port"])
+        self.max_body_bytes = int(doc["max_body_bytes"])
+        self.repo = self.path(doc["repo"])
+        self.playbooks_dir = self.path(doc["playbooks_dir"], self.repo)
+        self.inventory = self.path(doc["inventory"], self.repo) if doc["inventory"] else None
+        self.ansible_config = self.path(doc["ansible_config"], self.repo)
+        self.incidents_dir = self.path(doc["incidents_dir"], self.repo)
+        self.state_dir = self.path(os.environ.get("INCIDENT_RECEIVER_STATE_DIR") or doc["state_dir"])
+        self.durability = str(doc["durability"]).upper()
+        self.log_level = doc["log_level"]
+        self.read_api_auth = bool(doc["read_api_auth"])
+        auth = doc["auth"]
+        self.token = secret(auth, "token")
+        self.hmac_secret = secret(auth, "hmac_secret")
+        if not self.token and not self.hmac_secret and not auth.get("disabled"):
+            raise ConfigError("auth: set a token (auth.token_env / auth.token_file) or an HMAC secret "
+                              "(auth.hmac_secret_env / auth.hmac_secret_file), or `auth.disabled: true`")
+        dispatch = doc["dispatch"]
+        self.backend = dispatch["backend"]
+        if self.backend not in BACKENDS:
+            raise ConfigError("dispatch.backend: %r not in %s" % (self.backend, BACKENDS))
+        self.max_concurrent = int(dispatch["max_concurrent"])
+        self.keep_runs = int(dispatch["keep_runs"])
+        self.job_timeout_s = int(dispatch["job_timeout_s"])
+        self.rerun_interrupted = bool(dispatch["rerun_interrupted"])
+        self.poll_s = float(dispatch["poll_s"])
+        self.awx = dict(dispatch["awx"])
+        self.awx["token"] = secret(self.awx, "token")
+        if self.backend == "awx" and not (self.awx["url"] and self.awx["token"]):
+            raise ConfigError("dispatch.awx: `url` and a token (dispatch.awx.token_env / token_file) are required")
+        routes_path = self.path(doc["routes"])
+        try:
+            with open(routes_path) as fh:
+                routes_doc = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError("routes file %s: %s" % (routes_path, exc)) from None
+        self.router = Router(routes_doc, self.playbooks_dir)
+
+    def path(self, value, base=None):
+        value = os.path.expanduser(str(value))
+        return os.path.normpath(os.path.join(base or self.base_dir, value))
+
+    @property
+    def db_path(self):
+        return os.path.join(self.state_dir, "receiver.db")
+
+    @property
+    def runs_dir(self):
+        return os.path.join(self.state_dir, "runs")
+
+
+def secret(section, name):
+    """`<name>_env` (environment) wins over `<name>_file` over `<name>` written in the file."""
+    env = section.get(name + "_env")
+    if env and os.environ.get(env):
+        return os.environ[env]
+    path = section.get(name + "_file")
+    if path:
+        with open(os.path.expanduser(path)) as fh:
+            return fh.read().strip()
+    return section.get(name) or None
+
+
+def load(path):
+    path = os.path.abspath(path)
+    try:
+        with open(path) as fh:
+            doc = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError("config %s: %s" % (path, exc)) from None
+    return Config(doc, os.path.dirname(path))
+
+
+def _merge(base, override):
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(base[key], value) if isinstance(base.get(key), dict) and isinstance(value, dict) else value
+    return out

@@ -1,0 +1,174 @@
+"""Routing rules as data: match an alert on alertname/labels/severity -> playbook + extra vars.
+
+routes.yml:
+    severity_label: severity          # label holding P0-P3 / SEV1-SEV4 / critical|warning|info
+    service_labels: [service, job]    # first one present names the service (per-service lock)
+    cooldown_s: 300                   # a finished run absorbs the same alert for this long
+    routes:
+      - name: api-down
+        match: {alertname: [ServiceDown, TaskSchedulerAPIDown], service: api}   # exact, list = any
+        match_re: {instance: '127\\.0\\.0\\.1:.*'}                               # full-match regex
+        priority: [P0, P1]                                                      # normalised severity
+        playbook: p0-outage.yml        # a file directly under playbooks_dir; null = record only
+        dedupe_by: [service]           # labels forming the dedupe key (default: the fingerprint)
+        extra_vars: {p0_outage_service: api}
+    default: {name: default, playbook: respond.yml}
+"""
+import os
+import re
+
+PLAYBOOK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.ya?ml$")
+ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PRIORITIES = ("P0", "P1", "P2", "P3")
+SEVERITY_ALIASES = {
+    "p0": "P0", "p1": "P1", "p2": "P2", "p3": "P3",
+    "sev1": "P0", "sev2": "P1", "sev3": "P2", "sev4": "P3", "sev-1": "P0", "sev-2": "P1", "sev-3": "P2", "sev-4": "P3",
+    "critical": "P1", "page": "P1", "high": "P1", "error": "P2", "warning": "P2", "medium": "P2",
+    "low": "P3", "info": "P3", "none": "P3",
+}
+RESERVED_VARS = ("incident_id", "incident_alert", "incident_priority", "incident_sev", "incident_route",
+                 "alert_name", "description")
+
+
+class RouteError(ValueError):
+    """routes.yml is not valid; the message names the route and the field."""
+
+
+def safe_playbook(playbooks_dir, name, must_exist=True):
+    """Absolute path of `name` inside playbooks_dir, or RouteError. No separators, no `..`, no absolute
+    paths, no odd characters, and (after resolving symlinks) still inside the directory."""
+    if not isinstance(name, str) or not PLAYBOOK_NAME.match(name) or ".." in name:
+        raise RouteError("playbook %r: expected a file name like p0-outage.yml ([A-Za-z0-9_.-], .yml/.yaml, "
+                         "no directories)" % (name,))
+    root = os.path.realpath(playbooks_dir)
+    path = os.path.realpath(os.path.join(root, name))
+    if os.path.dirname(path) != root:
+        raise RouteError("playbook %r resolves outside %s" % (name, root))
+    if must_exist and not os.path.isfile(path):
+        raise RouteError("playbook %r: no such file in %s" % (name, root))
+    return path
+
+
+class Route:
+    def __init__(self, spec, where):
+        if not isinstance(spec, dict):
+            raise RouteError("%s: expected a mapping" % where)
+        unknown = set(spec) - {"name", "match", "match_re", "priority", "playbook", "dedupe_by", "cooldown_s",
+                               "extra_vars", "awx_job_template"}
+        if unknown:
+            raise RouteError("%s: unknown keys %s" % (where, ", ".join(sorted(unknown))))
+        self.name = spec.get("name", where)
+        if not isinstance(self.name, str) or not ROUTE_NAME.match(self.name):
+            raise RouteError("%s: name must match %s" % (where, ROUTE_NAME.pattern))
+        where = "route %s" % self.name
+        self.match = {k: _strings(v, "%s.match.%s" % (where, k)) for k, v in _mapping(spec, "match", where).items()}
+        self.match_re = {}
+        for key, pattern in _mapping(spec, "match_re", where).items():
+            try:
+                self.match_re[key] = re.compile(str(pattern))
+            except re.error as exc:
+                raise RouteError("%s.match_re.%s: %s" % (where, key, exc)) from None
+        self.priority = _strings(spec.get("priority", []), where + ".priority")
+        bad = [p for p in self.priority if p not in PRIORITIES]
+        if bad:
+            raise RouteError("%s.priority: %s not in %s" % (where, bad, PRIORITIES))
+        self.playbook = spec.get("playbook")
+        if self.playbook is not None and (not isinstance(self.playbook, str) or not PLAYBOOK_NAME.match(self.playbook)
+                                          or ".." in self.playbook):
+            raise RouteError("%s.playbook: %r is not a plain playbook file name ([A-Za-z0-9_.-]+.yml)"
+                             % (where, self.playbook))
+        self.dedupe_by = _strings(spec.get("dedupe_by", []), where + ".dedupe_by")
+        self.cooldown_s = spec.get("cooldown_s")
+        if self.cooldown_s is not None and (not isinstance(self.cooldown_s, (int, float)) or self.cooldown_s < 0):
+            raise RouteError("%s.cooldown_s: expected a number >= 0" % where)
+        self.extra_vars = _mapping(spec, "extra_vars", where)
+        for key in self.extra_vars:
+            if not VAR_NAME.match(key) or key in RESERVED_VARS:
+                raise RouteError("%s.extra_vars: %r is not a valid variable name or is reserved" % (where, key))
+        self.awx_job_template = spec.get("awx_job_template")
+
+    def matches(self, alert):
+        for key, allowed in self.match.items():
+            if _field(alert, key) not in allowed:
+                return False
+        for key, pattern in self.match_re.items():
+            value = _field(alert, key)
+            if value is None or not pattern.fullmatch(value):
+                return False
+        return not self.priority or alert["priority"] in self.priority
+
+    def dedupe_key(self, alert):
+        if not self.dedupe_by:
+            return "%s|fp=%s" % (self.name, alert["fingerprint"])
+        return "%s|%s" % (self.name, "|".join("%s=%s" % (k, _field(alert, k) or "") for k in self.dedupe_by))
+
+
+class Router:
+    def __init__(self, doc, playbooks_dir, default_cooldown_s=300):
+        if not isinstance(doc, dict):
+            raise RouteError("routes file: expected a mapping with `routes:`")
+        self.playbooks_dir = playbooks_dir
+        self.severity_label = doc.get("severity_label", "severity")
+        self.service_labels = _strings(doc.get("service_labels", ["service", "job"]), "service_labels")
+        self.cooldown_s = doc.get("cooldown_s", default_cooldown_s)
+        aliases = dict(SEVERITY_ALIASES)
+        for key, value in (doc.get("severity_map") or {}).items():
+            if value not in PRIORITIES:
+                raise RouteError("severity_map.%s: %r not in %s" % (key, value, PRIORITIES))
+            aliases[str(key).lower()] = value
+        self.aliases = aliases
+        self.default_priority = doc.get("default_priority", "P2")
+        routes = doc.get("routes") or []
+        if not isinstance(routes, list):
+            raise RouteError("routes: expected a list")
+        self.routes = [Route(spec, "routes[%d]" % i) for i, spec in enumerate(routes)]
+        names = [r.name for r in self.routes]
+        if len(names) != len(set(names)):
+            raise RouteError("routes: duplicate route names")
+        self.default = Route(dict({"name": "default"}, **(doc.get("default") or {})), "default")
+
+    def missing_playbooks(self):
+        """Routes whose playbook file is absent (reported at start; such a job fails with the reason)."""
+        out = []
+        for route in self.routes + [self.default]:
+            if route.playbook:
+                try:
+                    safe_playbook(self.playbooks_dir, route.playbook)
+                except RouteError as exc:
+                    out.append("%s: %s" % (route.name, exc))
+        return out
+
+    def enrich(self, alert):
+        """Add service, priority (P0-P3) and sev (SEV1-SEV4) to a validated alert."""
+        labels = alert["labels"]
+        alert["service"] = next((labels[k] for k in self.service_labels if labels.get(k)), "unknown")
+        raw = labels.get(self.severity_label, "")
+        alert["severity"] = raw
+        alert["priority"] = self.aliases.get(raw.strip().lower(), self.default_priority)
+        alert["sev"] = "SEV%d" % (PRIORITIES.index(alert["priority"]) + 1)
+        return alert
+
+    def route(self, alert):
+        return next((r for r in self.routes if r.matches(alert)), self.default)
+
+
+def _field(alert, key):
+    if key in ("service", "priority", "sev") and key not in alert["labels"]:
+        return alert.get(key)
+    return alert["labels"].get(key)
+
+
+def _mapping(spec, key, where):
+    value = spec.get(key) or {}
+    if not isinstance(value, dict):
+        raise RouteError("%s.%s: expected a mapping" % (where, key))
+    return value
+
+
+def _strings(value, where):
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        raise RouteError("%s: expected a string or a list of strings" % where)
+    return [str(v) for v in value]

@@ -1,0 +1,117 @@
+import os
+
+import pytest
+import yaml
+
+from incident_receiver import validate
+from incident_receiver.routing import Route, RouteError, Router, safe_playbook
+
+LAB_ROUTES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "extensions", "receiver", "routes.yml")
+
+
+@pytest.fixture(scope="module")
+def lab_router(tmp_path_factory):
+    with open(LAB_ROUTES) as fh:
+        return Router(yaml.safe_load(fh), str(tmp_path_factory.mktemp("playbooks")))
+
+
+def alert(name, **labels):
+    [out] = validate.generic({"alertname": name, "labels": labels})
+    return out
+
+
+@pytest.mark.parametrize("name, labels, playbook", [
+    ("ServiceDown", {"job": "api", "severity": "P0"}, "p0-outage.yml"),
+    ("TaskSchedulerAPIDown", {"service": "api", "severity": "P0"}, "p0-outage.yml"),
+    ("ServiceDown", {"job": "postgres", "severity": "P0"}, "database-down.yml"),
+    ("TaskSchedulerDatabaseDown", {"service": "postgres"}, "database-down.yml"),
+    ("NoActiveWorkers", {"service": "worker"}, "no-active-workers.yml"),
+    ("DatabaseSlowQueries", {"service": "postgres"}, "p2-db-performance.yml"),
+    ("ConnectionPoolExhausted", {"service": "postgres"}, "connection-pool-exhausted.yml"),
+    ("RedisMemoryHigh", {"service": "redis"}, "redis-memory.yml"),
+    ("StuckSagas", {"service": "api"}, "p1-saga-failures.yml"),
+    ("DiskSpaceLow", {"service": "api"}, "disk-full.yml"),
+    ("HighErrorRate", {"service": "api"}, "high-error-rate.yml"),
+    ("ServiceDown", {"job": "redis"}, "respond.yml"),
+    ("SomethingNew", {}, "respond.yml"),
+    ("HighResponseTime", {"severity": "P2"}, None),          # record only
+    ("HighResponseTime", {"severity": "P0"}, "respond.yml"),  # ...unless it is severe
+])
+def test_lab_alerts_route_to_the_scenario_playbooks(lab_router, name, labels, playbook):
+    assert lab_router.route(lab_router.enrich(alert(name, **labels))).playbook == playbook
+
+
+@pytest.mark.parametrize("severity, priority, sev", [
+    ("P0", "P0", "SEV1"), ("SEV1", "P0", "SEV1"), ("sev2", "P1", "SEV2"), ("critical", "P1", "SEV2"),
+    ("warning", "P2", "SEV3"), ("info", "P3", "SEV4"), ("SEV4", "P3", "SEV4"), ("", "P2", "SEV3"), ("bogus", "P2", "SEV3"),
+])
+def test_severity_mapping(lab_router, severity, priority, sev):
+    enriched = lab_router.enrich(alert("X", severity=severity))
+    assert (enriched["priority"], enriched["sev"]) == (priority, sev)
+
+
+def test_service_comes_from_service_then_job(lab_router):
+    assert lab_router.enrich(alert("X", service="api", job="node"))["service"] == "api"
+    assert lab_router.enrich(alert("X", job="postgres"))["service"] == "postgres"
+    assert lab_router.enrich(alert("X"))["service"] == "unknown"
+
+
+def test_api_down_alerts_share_one_dedupe_key(lab_router):
+    one = lab_router.enrich(alert("ServiceDown", job="api"))
+    two = lab_router.enrich(alert("TaskSchedulerAPIDown", service="api"))
+    assert lab_router.route(one).dedupe_key(one) == lab_router.route(two).dedupe_key(two)
+    other = lab_router.enrich(alert("DiskSpaceLow", service="api"))
+    assert lab_router.route(other).dedupe_key(other) == "disk-full|fp=" + other["fingerprint"]
+
+
+def test_regex_match_is_a_full_match():
+    route = Route({"name": "r", "match_re": {"instance": r"db-\d+"}, "playbook": "x.yml"}, "r")
+    router = Router({"routes": []}, "/nonexistent")
+    assert route.matches(router.enrich(alert("X", instance="db-12")))
+    assert not route.matches(router.enrich(alert("X", instance="db-12.evil")))
+    assert not route.matches(router.enrich(alert("X")))
+
+
+@pytest.mark.parametrize("name", [
+    "../p0-outage.yml", "../../etc/passwd", "/etc/passwd", "/abs/p0.yml", "sub/p0.yml", "p0.yml/..", "..yml",
+    "p0-outage.yml;rm -rf /", "p0 outage.yml", "$(id).yml", "p0.sh", ".hidden.yml", "", "p0\x00.yml", "..\\x.yml",
+])
+def test_playbook_names_that_could_escape_are_rejected(tmp_path, name):
+    with pytest.raises(RouteError):
+        Route({"name": "r", "playbook": name}, "r")
+    with pytest.raises(RouteError):
+        safe_playbook(str(tmp_path), name, must_exist=False)
+
+
+def test_symlink_out_of_the_playbooks_dir_is_rejected(tmp_path):
+    (tmp_path / "pb").mkdir()
+    (tmp_path / "outside.yml").write_text("- hosts: all\n")
+    os.symlink(str(tmp_path / "outside.yml"), str(tmp_path / "pb" / "link.yml"))
+    (tmp_path / "pb" / "ok.yml").write_text("- hosts: all\n")
+    assert safe_playbook(str(tmp_path / "pb"), "ok.yml") == str(tmp_path / "pb" / "ok.yml")
+    with pytest.raises(RouteError, match="outside"):
+        safe_playbook(str(tmp_path / "pb"), "link.yml")
+    with pytest.raises(RouteError, match="no such file"):
+        safe_playbook(str(tmp_path / "pb"), "missing.yml")
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ({"name": "a b", "playbook": "x.yml"}, "name must match"),
+    ({"name": "r", "playbook": "x.yml", "when": "x"}, "unknown keys when"),
+    ({"name": "r", "playbook": "x.yml", "extra_vars": {"incident_id": "X"}}, "reserved"),
+    ({"name": "r", "playbook": "x.yml", "extra_vars": {"bad-var": 1}}, "not a valid variable name"),
+    ({"name": "r", "playbook": "x.yml", "priority": ["P9"]}, "priority"),
+    ({"name": "r", "playbook": "x.yml", "match_re": {"a": "("}}, "match_re.a"),
+    ({"name": "r", "playbook": "x.yml", "cooldown_s": -1}, "cooldown_s"),
+    ({"name": "r", "playbook": "x.yml", "match": {"alertname": {"x": 1}}}, "match.alertname"),
+])
+def test_invalid_routes_are_refused_with_a_reason(spec, reason):
+    with pytest.raises(RouteError, match=reason):
+        Route(spec, "routes[0]")
+
+
+def test_missing_playbooks_are_reported(tmp_path):
+    (tmp_path / "respond.yml").write_text("- hosts: all\n")
+    router = Router({"routes": [{"name": "a", "playbook": "nope.yml"}], "default": {"playbook": "respond.yml"}},
+                    str(tmp_path))
+    assert len(router.missing_playbooks()) == 1 and "nope.yml" in router.missing_playbooks()[0]
