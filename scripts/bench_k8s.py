@@ -34,7 +34,7 @@ def main():
                                             ("rollout restart -> complete", "k8s_rollout_restart", {}, False),
                                             ("scale 2 -> 4 -> available", "k8s_scale", {"replicas": 4}, False)):
             times = []
-            for _ in range(ROUNDS):
+            for _round in range(ROUNDS):
                 if crash:
                     post(server + "/_sim/crash", {"namespace": "prod", "deployment": "api"})
                     time.sleep(0.2)

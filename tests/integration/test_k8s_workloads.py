@@ -59,7 +59,7 @@ def call(server, path, body=None, method=None):
     req = urllib.request.Request(server + path, data=json.dumps(body).encode() if body is not None else None,
                                  method=method or ("POST" if body is not None else "GET"),
                                  headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             with urllib.request.urlopen(req, timeout=3, context=CONTEXT[0]) as resp:
                 return json.loads(resp.read())
@@ -81,7 +81,7 @@ def info(sim, **kw):
 def wait_healthy(sim, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        dep = sim.call("/apis/apps/v1/namespaces/prod/deployments/api") if hasattr(sim, "call") else call(sim.server, "/apis/apps/v1/namespaces/prod/deployments/api")
+        dep = call(sim.server, "/apis/apps/v1/namespaces/prod/deployments/api")
         if dep["status"].get("availableReplicas") == 2 and dep["status"].get("updatedReplicas") == 2 and dep["status"].get("replicas") == 2:
             return dep
         time.sleep(0.1)
