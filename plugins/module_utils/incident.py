@@ -296,3 +296,46 @@ def compute_metrics(events, impact_started_at=None):
         "mttr_s": _secs(detected, at["resolved"]),
         "customer_impact_s": _secs(impact or detected, restored),
     }
+
+
+# -- milestones (incident_event module and action plugin) -----------------------------------------
+def build_milestone(params):
+    """The milestone dict from incident_event's options (raises IncidentError on a bad timestamp).
+    Redaction is the caller's job (module_utils.redact)."""
+    def stamp(name):
+        value = params.get(name)
+        if not value:
+            return None
+        parsed = parse_iso(value)
+        if parsed is None:
+            raise IncidentError("%s=%r is not an ISO 8601 timestamp (e.g. 2026-11-23T17:02:11Z)" % (name, value))
+        return iso(parsed)
+
+    if params.get("event") not in MILESTONES:
+        raise IncidentError("event must be one of %s, got %r" % (", ".join(MILESTONES), params.get("event")))
+    if not params.get("msg"):
+        raise IncidentError("msg is required: one line, in words for the review")
+    event = {"event": params["event"], "message": params["msg"], "at": stamp("at") or iso()}
+    for key in ("severity", "owner"):
+        if params.get(key):
+            event[key] = params[key]
+    impact = stamp("impact_started_at")
+    if impact:
+        event["impact_started_at"] = impact
+    return event
+
+
+def write_milestone(event, incident_id=None, root=None):
+    """Append a milestone to the incident's timeline (for runs without the callback); returns the path."""
+    incident_id = incident_id or os.environ.get("INCIDENT_ID")
+    root = root or os.environ.get("INCIDENT_ROOT") or DEFAULT_ROOT
+    if not incident_id:
+        raise IncidentError("write=true needs incident_id (or env INCIDENT_ID)")
+    try:
+        path = os.path.join(incident_dir(root, incident_id, create=True), TIMELINE)
+        writer = Timeline(path)
+        writer.append(dict({"ts": iso(), "type": "milestone", "incident_id": incident_id, "run_id": "module"}, **event))
+        writer.close()
+    except (IncidentError, OSError) as exc:
+        raise IncidentError("cannot write the milestone to the timeline under %s: %s" % (root, exc))
+    return path

@@ -26,7 +26,7 @@ options:
     type: str
     required: true
     choices: [detected, declared, acknowledged, escalated, mitigated, resolved, note]
-  message:
+  msg:
     description: One line, in words for the review ("Service restored after API restart").
     type: str
     required: true
@@ -64,13 +64,13 @@ EXAMPLES = r"""
   incident.response.incident_event:
     event: declared
     severity: P1
-    message: "API down: TaskSchedulerAPIDown firing"
+    msg: "API down: TaskSchedulerAPIDown firing"
     impact_started_at: "{{ alert.startsAt | default(omit) }}"
 
 - name: Record the mitigation
   incident.response.incident_event:
     event: mitigated
-    message: Service restored after API restart
+    msg: Service restored after API restart
 """
 
 RETURN = r"""
@@ -115,25 +115,18 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils.incident import (
-    DEFAULT_ROOT, MILESTONES, TIMELINE, IncidentError, Timeline, incident_dir, iso, parse_iso)
+    MILESTONES, IncidentError, build_milestone, write_milestone)
 from ansible_collections.incident.response.plugins.module_utils.redact import redact
 
-
-def _timestamp(module, name):
-    value = module.params[name]
-    if not value:
-        return None
-    parsed = parse_iso(value)
-    if parsed is None:
-        module.fail_json(msg="%s=%r is not an ISO 8601 timestamp (e.g. 2026-11-23T17:02:11Z)" % (name, value))
-    return iso(parsed)
+# The action plugin of the same name (plugins/action/incident_event.py) builds the milestone on the
+# controller with the same code; this module is what runs where the action is not available.
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             event=dict(type="str", required=True, choices=list(MILESTONES)),
-            message=dict(type="str", required=True),
+            msg=dict(type="str", required=True),
             severity=dict(type="str", choices=["P0", "P1", "P2", "P3"]),
             at=dict(type="str"),
             impact_started_at=dict(type="str"),
@@ -145,29 +138,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    event = {"event": p["event"], "message": p["message"], "at": _timestamp(module, "at") or iso()}
-    for key in ("severity", "owner"):
-        if p[key]:
-            event[key] = p[key]
-    impact = _timestamp(module, "impact_started_at")
-    if impact:
-        event["impact_started_at"] = impact
-    event = redact(event)
-    result = dict(changed=False, incident_event=event)
-    if p["write"] and not module.check_mode:
-        incident_id = p["incident_id"] or os.environ.get("INCIDENT_ID")
-        root = p["root"] or os.environ.get("INCIDENT_ROOT") or DEFAULT_ROOT
-        if not incident_id:
-            module.fail_json(msg="write=true needs incident_id (or env INCIDENT_ID)")
-        try:
-            path = os.path.join(incident_dir(root, incident_id, create=True), TIMELINE)
-            writer = Timeline(path)
-            writer.append(dict({"ts": iso(), "type": "milestone", "incident_id": incident_id,
-                                "run_id": "module"}, **event))
-            writer.close()
-        except (IncidentError, OSError) as exc:
-            module.fail_json(msg="cannot write the milestone to the timeline under %s: %s" % (root, exc))
-        result["written_to"] = path
+    try:
+        event = redact(build_milestone(p))
+        result = dict(changed=False, incident_event=event)
+        if p["write"] and not module.check_mode:
+            result["written_to"] = write_milestone(event, p["incident_id"], p["root"])
+    except IncidentError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(**result)
 
 

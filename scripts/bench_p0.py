@@ -1,0 +1,123 @@
+"""Benchmark the product path: API killed -> playbooks/p0-outage.yml -> healthy and reported.
+
+For each run: kill the api (lab/faults.py inject api-kill), start the playbook at once, and measure
+  fault->healthy    when /health/ready answers 200 again (polled every 50 ms from here),
+  fault->reported   when the resolution notice reached the webhook sink,
+  playbook          the whole ansible-playbook run (report written),
+  restart           the restart itself (service_restart's phases.total_s),
+  overhead          playbook - restart: every other phase (triage, declare, evidence, maintenance
+                    page on/off, verify, notices, report) plus ansible-playbook's own start-up.
+Holds the lab lock; leaves the lab healthy. Usage: .venv/bin/python scripts/bench_p0.py [-n RUNS]"""
+import argparse
+import fcntl
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOCK = os.environ.get("LAB_LOCK_FILE", "/tmp/incident-lab.lock")
+API = "http://127.0.0.1:18000/health/ready"
+SINK = "http://127.0.0.1:19099/_sink/requests"
+TARGET_S = 15.0
+
+
+def get(url, method="GET"):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=2) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def watch(started, marks, stop):
+    """Record when the api answers again and when the resolution notice arrives."""
+    while not stop.is_set():
+        now = time.monotonic() - started
+        if "healthy" not in marks and get(API)[0] == 200:
+            marks["healthy"] = now
+        if "reported" not in marks:
+            status, body = get(SINK + "?path=/pagerduty")
+            if status == 200 and any((r.get("body") or {}).get("event_action") == "resolve" for r in json.loads(body)):
+                marks["reported"] = now
+        time.sleep(0.05)
+
+
+def restart_seconds(incident_root):
+    """service_restart's own total_s, from the run's timeline (the api restart task)."""
+    for root, _dirs, files in os.walk(incident_root):
+        if "timeline.jsonl" in files:
+            with open(os.path.join(root, "timeline.jsonl")) as fh:
+                for line in fh:
+                    event = json.loads(line)
+                    if event.get("type") == "milestone" and event.get("event") == "mitigated":
+                        message = event.get("message", "")
+                        if "healthy in " in message:
+                            return float(message.split("healthy in ")[1].split()[0])
+    return None
+
+
+def one_run(env):
+    get(SINK, method="DELETE")
+    subprocess.run([os.path.join(REPO, "lab", "faults.py"), "inject", "api-kill"], check=True, capture_output=True)
+    started = time.monotonic()
+    marks, stop = {}, threading.Event()
+    watcher = threading.Thread(target=watch, args=(started, marks, stop), daemon=True)
+    watcher.start()
+    res = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "playbooks/p0-outage.yml"],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    total = time.monotonic() - started
+    deadline = time.monotonic() + 5
+    while "reported" not in marks and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    watcher.join()
+    if res.returncode != 0:
+        sys.stderr.write(res.stdout[-3000:])
+        raise SystemExit("p0-outage failed (rc %d)" % res.returncode)
+    return dict(healthy=marks.get("healthy"), reported=marks.get("reported"), playbook=total,
+                restart=restart_seconds(env["INCIDENT_ROOT"]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", "--runs", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            for _run in range(args.runs):
+                with tempfile.TemporaryDirectory() as tmp:
+                    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), NO_COLOR="1",
+                               INCIDENT_ROOT=os.path.join(tmp, "incidents"), INCIDENT_STATE_DIR=os.path.join(tmp, "state"))
+                    rows.append(one_run(env))
+        finally:
+            subprocess.run([os.path.join(REPO, "lab", "faults.py"), "reset", "api-kill"], capture_output=True, check=False)
+            subprocess.run([os.path.join(REPO, "lab", "lab.sh"), "wait"], capture_output=True, check=False)
+
+    def fmt(value):
+        return "%8.2f" % value if value is not None else "       -"
+
+    print("p0-outage on the lab, API killed (SIGKILL); seconds from the kill")
+    print("%-4s %8s %8s %8s %8s %8s" % ("run", "healthy", "reported", "playbook", "restart", "overhead"))
+    for i, r in enumerate(rows, 1):
+        overhead = r["playbook"] - r["restart"] if r["restart"] is not None else None
+        print("%-4d %s %s %s %s %s" % (i, fmt(r["healthy"]), fmt(r["reported"]), fmt(r["playbook"]), fmt(r["restart"]), fmt(overhead)))
+    reported = [r["reported"] for r in rows if r["reported"] is not None]
+    if reported:
+        med = statistics.median(reported)
+        print("median fault->healthy+reported %.2f s (target < %.0f s): %s"
+              % (med, TARGET_S, "met" if med < TARGET_S else "NOT met"))
+
+
+if __name__ == "__main__":
+    main()
