@@ -110,7 +110,6 @@ written_to:
   sample: ./incidents/INC-2026-11-23-001/timeline.jsonl
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
