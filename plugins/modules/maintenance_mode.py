@@ -97,20 +97,20 @@ EXAMPLES = r"""
   incident.response.maintenance_mode:
     project: incident-lab
     service: nginx
-    state: on
+    state: true
     verify_url: "{{ incident_public_url }}/"
 
 - name: Back to the live site
   incident.response.maintenance_mode:
     project: incident-lab
     service: nginx
-    state: off
+    state: false
     verify_url: "{{ incident_public_url }}/"
 
 - name: Application-level maintenance switch
   incident.response.maintenance_mode:
     method: http
-    state: on
+    state: true
     admin_url: "{{ incident_api_url }}/admin/maintenance"
     token: "{{ incident_admin_token }}"
 """
