@@ -80,7 +80,9 @@ options:
     type: str
     default: maintenance
   verify_timeout:
-    description: Seconds to wait for O(verify_url) to show the new state (polled every 100 ms).
+    description:
+      - Seconds to wait for O(verify_url) to show the new state (polled every 100 ms).
+      - With O(method=nginx), also the longest wait for the workers of the old configuration to exit after the reload.
     type: float
     default: 10.0
 attributes:
@@ -174,8 +176,16 @@ def nginx_argv(p, *args):
     return ["nginx"] + (["-c", p["nginx_config"]] if p["nginx_config"] else []) + list(args)
 
 
+def nginx_workers(client, cid):
+    """PIDs of the container's nginx worker processes (from the Engine's `top`)."""
+    top = client.call("GET", "/containers/%s/top" % cid, query={"ps_args": "-eo pid,args"}) or {}
+    return set(row[0] for row in top.get("Processes") or [] if "nginx: worker process" in row[-1])
+
+
 def switch_nginx(client, cid, p, wanted, previous):
-    """Re-link the site, `nginx -t` (re-linking back if it fails), reload."""
+    """Re-link the site, `nginx -t` (re-linking back if it fails), reload, and wait until every worker
+    of the old configuration has exited: until then an old worker may still accept a request and
+    answer it with the previous site, so verifying earlier could pass on a half-done switch."""
     exec_ok(client, cid, ["ln", "-sfn", wanted, p["site_link"]], "re-linking %s" % p["site_link"])
     try:
         exec_ok(client, cid, nginx_argv(p, "-t"), "nginx -t with %s" % wanted)
@@ -183,7 +193,17 @@ def switch_nginx(client, cid, p, wanted, previous):
         if previous:
             exec_ok(client, cid, ["ln", "-sfn", previous, p["site_link"]], "restoring %s" % p["site_link"])
         raise
+    old = nginx_workers(client, cid)
     exec_ok(client, cid, nginx_argv(p, "-s", "reload"), "nginx reload")
+    deadline = time.monotonic() + p["verify_timeout"]
+    while True:
+        workers = nginx_workers(client, cid)
+        if workers and not workers & old:
+            return
+        if time.monotonic() >= deadline:
+            raise SwitchError("nginx reloaded but workers of the old configuration (%s) were still running after %ss"
+                              % (", ".join(sorted(workers & old)), p["verify_timeout"]))
+        time.sleep(POLL_S)
 
 
 def nginx_method(module, client, p, result):
