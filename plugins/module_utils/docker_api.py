@@ -64,8 +64,8 @@ class DockerClient(object):
         return cls(module.params["docker_host"], module.params["docker_timeout"])
 
     # -- transport -------------------------------------------------------------------------
-    def raw(self, method, path, query=None, body=None, timeout=None):
-        """Return (status, bytes). Raises DockerError when the engine cannot be reached."""
+    def _open(self, method, path, query=None, body=None, timeout=None):
+        """Send one request; return (connection, response). The caller reads and closes."""
         url = "/%s%s" % (API_VERSION, path)
         if query:
             url += "?" + urlencode(dict((k, v) for k, v in query.items() if v is not None))
@@ -77,10 +77,21 @@ class DockerClient(object):
             headers["Content-Type"] = "application/json"
         try:
             conn.request(method, url, body=data, headers=headers)
-            resp = conn.getresponse()
+            return conn, conn.getresponse()
+        except (OSError, socket.error) as exc:
+            conn.close()
+            raise self._unanswered(method, path, exc)
+
+    def _unanswered(self, method, path, exc):
+        return DockerError("Docker engine at %s did not answer %s %s: %s" % (self.socket_path, method, path, exc))
+
+    def raw(self, method, path, query=None, body=None, timeout=None):
+        """Return (status, bytes). Raises DockerError when the engine cannot be reached."""
+        conn, resp = self._open(method, path, query, body, timeout)
+        try:
             return resp.status, resp.read()
         except (OSError, socket.error) as exc:
-            raise DockerError("Docker engine at %s did not answer %s %s: %s" % (self.socket_path, method, path, exc))
+            raise self._unanswered(method, path, exc)
         finally:
             conn.close()
 
@@ -187,18 +198,8 @@ class DockerClient(object):
     # -- streaming (evidence capture: logs and dumps are written as they arrive, never held whole) --
     def stream_raw(self, method, path, query=None, body=None, timeout=None, chunk_size=65536):
         """Yield the response body in chunks; raises DockerError on a non-200 answer."""
-        url = "/%s%s" % (API_VERSION, path)
-        if query:
-            url += "?" + urlencode(dict((k, v) for k, v in query.items() if v is not None))
-        conn = _UnixConnection(self.socket_path, timeout or self.timeout)
-        headers = {"Host": "docker"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        conn, resp = self._open(method, path, query, body, timeout)
         try:
-            conn.request(method, url, body=data, headers=headers)
-            resp = conn.getresponse()
             if resp.status != 200:
                 raise DockerError("%s %s: HTTP %d %s" % (method, path, resp.status, resp.read(300)), resp.status)
             while True:
@@ -207,7 +208,7 @@ class DockerClient(object):
                     break
                 yield chunk
         except (OSError, socket.error) as exc:
-            raise DockerError("Docker engine at %s did not answer %s %s: %s" % (self.socket_path, method, path, exc))
+            raise self._unanswered(method, path, exc)
         finally:
             conn.close()
 

@@ -230,6 +230,17 @@ K8S_WAIT_ARGSPEC = dict(
 )
 
 
+def action_argspec(**options):
+    """argument_spec of an action module: connection, wait, guard rails (the ACTION doc fragment),
+    the Deployment `name`, and the module's own `options`."""
+    from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
+    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
+    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), max_actions=dict(type="int", default=3),
+                action_window=dict(type="int", default=900))
+    spec.update(options)
+    return spec
+
+
 def run_action(module, name, action):
     """Connect, hold the per-workload lock (guard.py) and run `action(client, namespace, consume)`, which
     returns (result, failed) and calls consume() right before it changes anything (that is what the rate

@@ -17,7 +17,7 @@ description:
     C(report.md) (summary, severity, detection method, duration, impact, timeline, actions taken, resolution),
     C(post-incident-review.md) (the runbooks' review template - summary, timeline table, root cause
     sections, action items by horizon, lessons learned - with what is known filled in and the human
-    parts left as prompts marked C(> TODO(owner)) and C(summary.json).
+    parts left as prompts marked C(> FILL IN (owner\)) and C(summary.json).
   - Metrics come from the milestones written by M(incident.response.incident_event) - MTTD
     (impact start to detected), MTTA (detected to acknowledged), MTTM (detected to mitigated),
     MTTR (detected to resolved) and customer-impact duration (impact start, else detected, to
@@ -59,7 +59,7 @@ options:
     description: How it was resolved (defaults to the message of the last C(resolved) or C(mitigated) milestone).
     type: str
   owner:
-    description: Who the C(TODO) prompts of the review are addressed to.
+    description: Who the C(FILL IN) prompts of the review are addressed to.
     type: str
     default: incident-commander
 """
@@ -175,7 +175,7 @@ def build_summary(incident_id, events, params):
 
 
 def _todo(owner, text):
-    return "> TODO(%s): %s" % (owner, text)
+    return "> FILL IN (%s): %s" % (owner, text)
 
 
 def _or_todo(value, owner, text):

@@ -65,9 +65,8 @@ rollout_complete:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    K8S_ARGSPEC, K8S_WAIT_ARGSPEC, K8sError, finish_rollout, pod_summary, run_action, selector_of)
+    action_argspec, K8sError, finish_rollout, pod_summary, run_action, selector_of)
 
 
 def wait_replaced(client, namespace, dep, gone, deadline):
@@ -82,10 +81,7 @@ def wait_replaced(client, namespace, dep, gone, deadline):
 
 
 def main():
-    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
-    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), only_unready=dict(type="bool", default=True),
-                max_pods=dict(type="int", default=3), max_actions=dict(type="int", default=3),
-                action_window=dict(type="int", default=900))
+    spec = action_argspec(only_unready=dict(type="bool", default=True), max_pods=dict(type="int", default=3))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     name = module.params["name"]
 

@@ -77,9 +77,8 @@ import copy
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    K8S_ARGSPEC, K8S_WAIT_ARGSPEC, K8sError, finish_rollout, revision_of, run_action)
+    action_argspec, K8sError, finish_rollout, revision_of, run_action)
 
 
 def images(template):
@@ -87,9 +86,7 @@ def images(template):
 
 
 def main():
-    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
-    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), to_revision=dict(type="int"),
-                max_actions=dict(type="int", default=3), action_window=dict(type="int", default=900))
+    spec = action_argspec(to_revision=dict(type="int"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     name, wanted = module.params["name"], module.params["to_revision"]
 

@@ -66,15 +66,12 @@ import time
 from datetime import datetime
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    K8S_ARGSPEC, K8S_WAIT_ARGSPEC, RESTARTED_AT, deployment_summary, finish_rollout, run_action)
+    action_argspec, RESTARTED_AT, deployment_summary, finish_rollout, run_action)
 
 
 def main():
-    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
-    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), max_actions=dict(type="int", default=3),
-                action_window=dict(type="int", default=900))
+    spec = action_argspec()
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     name = module.params["name"]
 

@@ -68,16 +68,13 @@ rollout_complete:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, require_confirm
+from ansible_collections.incident.response.plugins.module_utils.guard import require_confirm
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    K8S_ARGSPEC, K8S_WAIT_ARGSPEC, deployment_summary, finish_rollout, run_action)
+    action_argspec, deployment_summary, finish_rollout, run_action)
 
 
 def main():
-    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
-    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), replicas=dict(type="int", required=True),
-                confirm=dict(type="bool", default=False), max_actions=dict(type="int", default=3),
-                action_window=dict(type="int", default=900))
+    spec = action_argspec(replicas=dict(type="int", required=True), confirm=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     name, replicas = module.params["name"], module.params["replicas"]
     if replicas < 0:

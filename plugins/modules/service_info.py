@@ -71,14 +71,8 @@ options:
     description: When the Docker engine does not answer, return RV(reachable=false) instead of failing.
     type: bool
     default: false
-  docker_host:
-    description: Docker engine socket.
-    type: str
-    default: unix:///var/run/docker.sock
-  docker_timeout:
-    description: Seconds to wait for each Engine API call.
-    type: float
-    default: 30.0
+extends_documentation_fragment:
+  - incident.response.actions
 notes:
   - Supports check mode (it never changes anything).
 """

@@ -111,4 +111,4 @@ def test_post_incident_playbook_continues_the_incident(healthy_lab, tmp_path):
     summary = json.load(open(os.path.join(directory, "summary.json")))
     assert summary["status"] == "resolved" and summary["runs"] == 2
     review = open(os.path.join(directory, "post-incident-review.md")).read()
-    assert "verification passed" in review and "> TODO(" in review
+    assert "verification passed" in review and "> FILL IN (" in review

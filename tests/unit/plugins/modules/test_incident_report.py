@@ -57,7 +57,7 @@ def test_module_writes_three_documents_and_keeps_human_edits(tmp_path):
     review = (directory / "post-incident-review.md").read_text()
     for part in ("# Post-Incident Review: " + INC, "## Timeline", "| Time (UTC) | Event | Actions Taken | Owner |",
                  "### Immediate (1 week)", "### Short-term (1 month)", "### Long-term (3+ months)", "## Lessons Learned",
-                 "> TODO(incident-commander):"):
+                 "> FILL IN (incident-commander):"):
         assert part in review
     summary = json.loads((directory / "summary.json").read_text())
     assert summary["metrics"]["mttr_s"] == 3600
