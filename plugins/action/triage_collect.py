@@ -48,8 +48,9 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("diagnostics.%s: only incident.response diagnostics modules run here, not %r" % (name, module))
             wanted[name] = spec
         modules = [spec["module"] for spec in wanted.values()]
-        if len(set(modules)) != len(modules):
-            raise AnsibleActionFail("each module may appear once per triage_collect call (they share a temporary directory)")
+        # Without pipelining a module is copied into the shared temporary directory under its own name:
+        # two runs of one module (one per engine) would overwrite each other's file, so go one at a time.
+        serial = len(set(modules)) != len(modules) and not self._is_pipelining_enabled("new")
         # Make the temporary directory once, before the threads, so they share it instead of racing for it.
         if not self._is_pipelining_enabled("new") and self._connection._shell.tmpdir is None:
             self._make_tmp_path()
@@ -63,7 +64,7 @@ class ActionModule(ActionBase):
                 return configure(*args, **kwargs)
         self._configure_module = configure_locked
         started = time.monotonic()
-        workers = int(self._task.args.get("workers") or 8)
+        workers = 1 if serial else int(self._task.args.get("workers") or 8)
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted) or 1))) as pool:
                 done = dict(pool.map(lambda item: self._run_one(item[0], item[1], task_vars), wanted.items()))

@@ -11,7 +11,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 VERDICT_RANK = {"down": 3, "degraded": 2, "unknown": 1, "healthy": 0}
-STATUS_RANK = {"down": 4, "degraded": 3, "ok": 2, "unknown": 1, "info": 0}
+# A check that could not run outranks one that passed: unknown is never healthy.
+STATUS_RANK = {"down": 4, "degraded": 3, "unknown": 2, "ok": 1, "info": 0}
 SEVERITIES = ("P0", "P1", "P2", "P3")
 SEV_OF = {"P0": "SEV1", "P1": "SEV2", "P2": "SEV3", "P3": "SEV4"}
 STATUS_OF = {"critical": "degraded", "warning": "degraded", "info": "info"}
@@ -24,12 +25,6 @@ DEFAULT_THRESHOLDS = dict(
     fatal_patterns=["FATAL", "CRITICAL"],
 )
 
-# Application checks of postgres_diagnostics: which service they speak for, and which playbook fixes them.
-DEFAULT_CHECK_SERVICES = dict(stuck_sagas="api", failed_sagas_1h="api", orphaned_operations="api",
-                              active_workers="worker", due_work_backlog="worker", due_work_oldest_s="worker")
-DEFAULT_CHECK_PLAYBOOKS = dict(stuck_sagas="p1-saga-failures", failed_sagas_1h="p1-saga-failures",
-                               orphaned_operations="p1-saga-failures", active_workers="no-active-workers",
-                               due_work_backlog="no-active-workers", due_work_oldest_s="no-active-workers")
 DB_PERFORMANCE_CHECKS = ("long_running", "idle_in_transaction", "blocked")
 
 
@@ -47,8 +42,9 @@ def _why_failed(result):
 
 
 class Report(object):
-    def __init__(self, diag, descriptors, thresholds):
+    def __init__(self, diag, descriptors, thresholds, checks=None):
         self.diag = diag or {}
+        self.checks = checks or {}
         self.th = dict(DEFAULT_THRESHOLDS, **(thresholds or {}))
         self.desc = {}
         for d in descriptors or []:
@@ -69,11 +65,23 @@ class Report(object):
         """The compose service a descriptor stands for (kind docker: its name unless `service` says otherwise)."""
         return d["service"] if "service" in d else (name if d["kind"] == "docker" else None)
 
-    def service_of(self, compose_service):
+    def service_of(self, compose_service, group=None):
         for name, d in self.desc.items():
-            if self.compose_service(name, d) == compose_service:
+            if self.compose_service(name, d) == compose_service and (group is None or d.get("group") in (None, group)):
                 return name
         return compose_service
+
+    def results(self, module):
+        """(group, result) of every run of a per-project diagnostic: `module` or `module@<engine>/<project>`."""
+        out = []
+        for key in sorted(self.diag):
+            if key == module or key.startswith(module + "@"):
+                group = key.partition("@")[2] or None
+                res = self.diag.get(key)
+                if not _ok(res) and res is not None:
+                    self.not_run[key] = _why_failed(res)
+                out.append((group, res if _ok(res) else None, key))
+        return out
 
     def result(self, key):
         res = self.diag.get(key)
@@ -84,33 +92,36 @@ class Report(object):
         return None
 
     def docker(self):
-        res = self.result("service_info")
-        if res is None or res.get("reachable") is False:
-            why = (res or {}).get("error") or self.not_run.get("service_info", "service_info not run")
-            for name, d in self.desc.items():
-                if d["kind"] == "docker":
+        runs = self.results("service_info")
+        if not runs:
+            runs = [(None, None, "service_info")]
+        for group, res, key in runs:
+            mine = [(n, d) for n, d in self.desc.items() if d["kind"] == "docker" and (group is None or d.get("group") in (None, group))]
+            if res is None or res.get("reachable") is False:
+                why = (res or {}).get("error") or self.not_run.get(key, "service_info not run")
+                for name, _d in mine:
                     self.add(name, "docker", "unknown", "container state unknown: %s" % why)
-            return
-        for svc, info in sorted((res.get("services") or {}).items()):
-            name = self.service_of(svc)
-            state = info.get("state")
-            counts = "%s/%s running, %s healthy" % (info.get("running"), info.get("replicas"), info.get("healthy"))
-            if state in ("down", "missing"):
-                self.add(name, "docker", "down", self.container_reason(info) or "%s: %s" % (state, counts))
-            elif state == "degraded":
-                self.add(name, "docker", "degraded", self.container_reason(info) or "degraded: %s" % counts)
-            else:
-                self.add(name, "docker", "ok", "running: %s" % counts)
-            for f in info.get("findings") or []:
-                if f.get("check") == "restart_count" and f.get("severity") != "info":  # flapping, though up right now
-                    self.add(name, "docker", "degraded", f["message"])
-            for c in info.get("containers") or []:
-                self.log_evidence(name, c)
-        listed = res.get("services") or {}
-        for name, d in self.desc.items():
-            svc = self.compose_service(name, d)
-            if svc and svc not in listed:
-                self.add(name, "docker", "down", "no container for compose service %s" % svc)
+                continue
+            for svc, info in sorted((res.get("services") or {}).items()):
+                name = self.service_of(svc, group)
+                state = info.get("state")
+                counts = "%s/%s running, %s healthy" % (info.get("running"), info.get("replicas"), info.get("healthy"))
+                if state in ("down", "missing"):
+                    self.add(name, "docker", "down", self.container_reason(info) or "%s: %s" % (state, counts))
+                elif state == "degraded":
+                    self.add(name, "docker", "degraded", self.container_reason(info) or "degraded: %s" % counts)
+                else:
+                    self.add(name, "docker", "ok", "running: %s" % counts)
+                for f in info.get("findings") or []:
+                    if f.get("check") == "restart_count" and f.get("severity") != "info":  # flapping, though up right now
+                        self.add(name, "docker", "degraded", f["message"])
+                for c in info.get("containers") or []:
+                    self.log_evidence(name, c)
+            listed = res.get("services") or {}
+            for name, d in mine:
+                svc = self.compose_service(name, d)
+                if svc and svc not in listed:
+                    self.add(name, "docker", "down", "no container for compose service %s" % svc)
 
     @staticmethod
     def container_reason(info):
@@ -168,8 +179,10 @@ class Report(object):
             return
         conn = res.get("connections") or {}
         self.add(name, "postgres", "ok", "ready, %s/%s connections" % (conn.get("total"), conn.get("max")))
-        check_services = dict(DEFAULT_CHECK_SERVICES, **(self.th.get("check_services") or {}))
-        check_playbooks = dict(DEFAULT_CHECK_PLAYBOOKS, **(self.th.get("check_playbooks") or {}))
+        check_services = dict((k, c.get("service")) for k, c in self.checks.items() if c.get("service"))
+        check_services.update(self.th.get("check_services") or {})
+        check_playbooks = dict((k, c.get("playbook")) for k, c in self.checks.items() if c.get("playbook"))
+        check_playbooks.update(self.th.get("check_playbooks") or {})
         for f in res.get("findings") or []:
             check = f.get("check")
             if check in (res.get("checks") or {}):
@@ -222,13 +235,16 @@ class Report(object):
             self.candidate("disk-full", "P1" if f["severity"] == "critical" else "P2", owner, f["message"])
 
     def changes(self):
-        res = self.result("recent_changes")
-        if res is None:
-            return []
-        for svc, s in (res.get("services") or {}).items():
-            if s.get("recent") and s.get("redeployed"):
-                self.add(self.service_of(svc), "changes", "info", "redeployed %s min ago: %s" % (s.get("minutes_ago"), s.get("image")))
-        return res.get("changes") or []
+        changes = []
+        for group, res, _key in self.results("recent_changes"):
+            if res is None:
+                continue
+            for svc, s in (res.get("services") or {}).items():
+                if s.get("recent") and s.get("redeployed"):
+                    self.add(self.service_of(svc, group), "changes", "info",
+                             "redeployed %s min ago: %s" % (s.get("minutes_ago"), s.get("image")))
+            changes.extend(c for c in res.get("changes") or [] if c not in changes)
+        return changes
 
     def alerts(self):
         res = self.result("prometheus")
@@ -348,16 +364,27 @@ class Report(object):
             check_ms=dict((k, v.get("triage_elapsed_ms")) for k, v in self.diag.items()
                           if isinstance(v, dict) and "triage_elapsed_ms" in v),
         )
-        report["summary"] = ("%s/%s %s: %s (%s)" % (top["severity"], report["sev"], top["playbook"], top["service"], top["reason"])
-                             if top else "no problem found: %d services healthy" % len(by["healthy"]))
+        # Unknown is not healthy: a check that could not run blocks any "no problem" conclusion.
+        report["assessed"] = not by["unknown"]
+        unknown_why = "; ".join("%s: %s" % (n, services[n]["reason"]) for n in by["unknown"])
+        if top:
+            report["summary"] = "%s/%s %s: %s (%s)" % (top["severity"], report["sev"], top["playbook"], top["service"], top["reason"])
+            if by["unknown"]:
+                report["summary"] += "; also unknown: %s" % unknown_why
+        elif by["unknown"]:
+            report["summary"] = "cannot tell whether there is an incident: %s" % unknown_why
+        elif not self.desc:
+            report["summary"] = "nothing to examine: the service catalog is empty"
+        else:
+            report["summary"] = "no problem found: %d services healthy" % len(by["healthy"])
         return report
 
 
-def triage_report(diagnostics, services=None, thresholds=None):
+def triage_report(diagnostics, services=None, thresholds=None, checks=None):
     """One verdict per service, a suggested severity and the matching scenario playbook."""
     if not isinstance(diagnostics, dict):
         raise AnsibleFilterError("triage_report expects a dict of registered diagnostics results, got %s" % type(diagnostics).__name__)
-    return Report(diagnostics, services, thresholds).build()
+    return Report(diagnostics, services, thresholds, checks).build()
 
 
 def triage_http_checks(services):

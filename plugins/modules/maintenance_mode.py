@@ -15,11 +15,12 @@ description:
     site O(site_link) to O(maintenance_config) or O(live_config), validate with C(nginx -t) (on failure the link is
     put back and the module fails with nginx's message), reload, then poll O(verify_url) until it serves the
     maintenance page (O(verify_status) and O(verify_marker) in the body) or stops serving it."
-  - "V(http) method: read the state from O(admin_url) (JSON key O(admin_state_field)), POST
-    C({O(admin_field): true|false}) with the bearer O(token) when it differs, then verify the same way."
+  - "V(http) method: read the state from O(admin_state_url) (default O(admin_url); JSON key O(admin_state_field),
+    true/false or a word such as C(enabled)/C(disabled)); when it differs, send O(admin_method) to O(admin_url) with
+    O(admin_body_on) / O(admin_body_off) (default C({O(admin_field): true|false})), O(admin_headers) and the bearer
+    O(token), then verify the same way."
   - Idempotent (C(changed) only when the state was switched), check mode, diff of the state.
   - Holds the per-target lock of the other action modules.
-  - Path defaults are those of the incident lab; point them at your own files.
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
@@ -37,24 +38,46 @@ options:
     default: nginx
     choices: [nginx, http]
   site_link:
-    description: Path, in the nginx container, of the symlink nginx includes as its enabled site.
+    description: Path, in the nginx container, of the symlink nginx includes as its enabled site. Required with V(nginx).
     type: str
-    default: /var/lib/lab/nginx/site.conf
   live_config:
-    description: Site configuration served normally (the symlink target when the state is off).
+    description: Site configuration served normally (the symlink target when the state is off). Required with V(nginx).
     type: str
-    default: /run/lab/nginx/live.conf
   maintenance_config:
-    description: Site configuration that serves the maintenance page.
+    description: Site configuration that serves the maintenance page. Required with V(nginx).
     type: str
-    default: /run/lab/nginx/maintenance.conf
   nginx_config:
     description: Main nginx configuration, passed as C(nginx -c) to the test and the reload; empty for nginx's default.
     type: str
-    default: /run/lab/nginx/nginx.conf
+    default: ""
   admin_url:
-    description: Admin endpoint of the application (V(http) method), for example C(http://127.0.0.1:18000/admin/maintenance).
+    description: Admin endpoint of the application (V(http) method), for example C(https://shop.example.com/admin/maintenance-mode).
     type: str
+  admin_method:
+    description: HTTP method that switches the state at O(admin_url).
+    type: str
+    default: POST
+    choices: [POST, PUT, PATCH]
+  admin_body_on:
+    description:
+      - JSON body that switches maintenance on, for example C({"mode": "enabled", "message": "{message}"});
+        C({message}) in any string is replaced by O(message).
+      - Default C({O(admin_field): true}).
+    type: dict
+  admin_body_off:
+    description: JSON body that switches maintenance off, for example C({"mode": "disabled"}). Default C({O(admin_field): false}).
+    type: dict
+  admin_headers:
+    description: Extra request headers, for example an API key header. Never logged.
+    type: dict
+    default: {}
+  admin_state_url:
+    description: URL whose JSON answer tells the current state (O(admin_state_field)); default O(admin_url).
+    type: str
+  message:
+    description: Text for C({message}) in O(admin_body_on) / O(admin_body_off).
+    type: str
+    default: Incident response in progress
   token:
     description: Bearer token for O(admin_url).
     type: str
@@ -95,26 +118,26 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Serve the maintenance page
+- name: Serve the maintenance page by switching the nginx site
   incident.response.maintenance_mode:
-    project: incident-lab
-    service: nginx
+    project: shop
+    service: web
     state: true
-    verify_url: "{{ incident_public_url }}/"
+    site_link: /etc/nginx/sites-enabled/shop.conf
+    live_config: /etc/nginx/sites-available/shop-live.conf
+    maintenance_config: /etc/nginx/sites-available/shop-maintenance.conf
+    verify_url: https://shop.example.com/
 
-- name: Back to the live site
-  incident.response.maintenance_mode:
-    project: incident-lab
-    service: nginx
-    state: false
-    verify_url: "{{ incident_public_url }}/"
-
-- name: Application-level maintenance switch
+- name: Application-level maintenance switch (runbook 003's API)
   incident.response.maintenance_mode:
     method: http
     state: true
-    admin_url: "{{ incident_api_url }}/admin/maintenance"
-    token: "{{ incident_admin_token }}"
+    admin_url: https://shop.example.com/admin/maintenance-mode
+    admin_body_on: {mode: enabled, message: "{message}"}
+    admin_body_off: {mode: disabled}
+    admin_state_field: mode
+    admin_headers: {X-Admin-Key: "{{ vault_shop_admin_key }}"}
+    message: Incident response in progress
 """
 
 RETURN = r"""
@@ -131,7 +154,8 @@ containers:
   returned: when method is nginx
   type: list
   elements: dict
-  sample: [{name: incident-lab_nginx_1, before: /run/lab/nginx/live.conf, after: /run/lab/nginx/maintenance.conf}]
+  sample: [{name: shop_web_1, before: /etc/nginx/sites-available/shop-live.conf,
+            after: /etc/nginx/sites-available/shop-maintenance.conf}]
 verified:
   description: Whether O(verify_url) showed the new state (null when not verified).
   returned: always
@@ -229,15 +253,42 @@ def nginx_method(module, client, p, result):
             row["id"] = row["id"][:12]
 
 
-def admin_request(p, method, body=None):
-    headers = {"Authorization": "Bearer %s" % p["token"]} if p["token"] else {}
+ON_WORDS = ("enabled", "enable", "on", "true", "active", "maintenance", "yes")
+
+
+def is_on(value):
+    """The admin endpoint's state as a bool: true, or a word such as "enabled"; None when absent."""
+    if value is None or isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ON_WORDS
+
+
+def fill(value, message):
+    """The body template with {message} replaced in every string (nested dicts and lists too)."""
+    if isinstance(value, dict):
+        return dict((k, fill(v, message)) for k, v in value.items())
+    if isinstance(value, list):
+        return [fill(v, message) for v in value]
+    return value.replace("{message}", message) if isinstance(value, str) else value
+
+
+def admin_body(p):
+    template = p["admin_body_on"] if p["state"] else p["admin_body_off"]
+    return fill(template, p["message"]) if template is not None else {p["admin_field"]: p["state"]}
+
+
+def admin_request(p, method, body=None, url=None):
+    url = url or p["admin_url"]
+    headers = dict(p["admin_headers"] or {})
+    if p["token"]:
+        headers["Authorization"] = "Bearer %s" % p["token"]
     data = None
     if body is not None:
         data = json.dumps(body).encode("utf-8")
         headers["Content-Type"] = "application/json"
-    status, text, error = http_status(p["admin_url"], timeout=10, method=method, headers=headers, data=data)
+    status, text, error = http_status(url, timeout=10, method=method, headers=headers, data=data)
     if not 200 <= status < 300:
-        raise SwitchError("%s %s answered %s" % (method, p["admin_url"], error or "HTTP %d %s" % (status, text[:200])))
+        raise SwitchError("%s %s answered %s" % (method, url, error or "HTTP %d %s" % (status, text[:200])))
     try:
         return json.loads(text or "{}")
     except ValueError:
@@ -249,13 +300,14 @@ def http_method(module, p, result):
         raise SwitchError("method http needs admin_url")
     with TargetLock(state_dir_of(module), target_key(container="http-" + urlsplit(p["admin_url"]).netloc),
                     p["lock_timeout"]):
-        current = admin_request(p, "GET").get(p["admin_state_field"])
-        result["previous"] = current if isinstance(current, bool) else None
+        current = is_on(admin_request(p, "GET", url=p["admin_state_url"]).get(p["admin_state_field"]))
+        result["previous"] = current
         if current is not p["state"]:
             result["changed"] = True
             if not module.check_mode:
-                answer = admin_request(p, "POST", {p["admin_field"]: p["state"]})
-                if answer.get(p["admin_state_field"], p["state"]) is not p["state"]:
+                answer = admin_request(p, p["admin_method"], admin_body(p))
+                reported = is_on(answer.get(p["admin_state_field"]))
+                if reported is not None and reported is not p["state"]:
                     raise SwitchError("%s still reports %s=%s" % (p["admin_url"], p["admin_state_field"],
                                                                   answer.get(p["admin_state_field"])))
 
@@ -279,11 +331,17 @@ def main():
     argument_spec = dict(
         state=dict(type="bool", required=True),
         method=dict(type="str", default="nginx", choices=["nginx", "http"]),
-        site_link=dict(type="str", default="/var/lib/lab/nginx/site.conf"),
-        live_config=dict(type="str", default="/run/lab/nginx/live.conf"),
-        maintenance_config=dict(type="str", default="/run/lab/nginx/maintenance.conf"),
-        nginx_config=dict(type="str", default="/run/lab/nginx/nginx.conf"),
+        site_link=dict(type="str"),
+        live_config=dict(type="str"),
+        maintenance_config=dict(type="str"),
+        nginx_config=dict(type="str", default=""),
         admin_url=dict(type="str"),
+        admin_method=dict(type="str", default="POST", choices=["POST", "PUT", "PATCH"]),
+        admin_body_on=dict(type="dict"),
+        admin_body_off=dict(type="dict"),
+        admin_headers=dict(type="dict", default={}, no_log=True),
+        admin_state_url=dict(type="str"),
+        message=dict(type="str", default="Incident response in progress"),
         token=dict(type="str", no_log=True),
         admin_field=dict(type="str", default="enabled"),
         admin_state_field=dict(type="str", default="maintenance"),
@@ -297,6 +355,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[["service", "container"]], required_by={"service": "project"},
                            required_if=[("method", "nginx", ["service", "container"], True),
+                                        ("method", "nginx", ["site_link", "live_config", "maintenance_config"]),
                                         ("method", "http", ["admin_url"])])
     p = module.params
     where = describe_target(p) if p["method"] == "nginx" else p["admin_url"]

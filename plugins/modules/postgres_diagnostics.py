@@ -47,20 +47,12 @@ options:
     default: 80
   checks:
     description:
-      - Application checks as data, merged over the defaults (see O(default_checks)) by name;
-        a name mapped to V(null) removes that default check.
+      - Application checks as data (the service catalog's C(checks)), by name; none by default, because only
+        your inventory knows your schema. A name mapped to V(null) is skipped.
       - Each check is a dict with C(sql) (a query returning one numeric value), C(max) and/or C(min)
         (the value must stay within them), C(severity) (V(warning) or V(critical), default V(warning))
-        and an optional C(description).
+        and an optional C(description); C(service) and C(playbook) are carried for the caller (triage).
     type: dict
-  default_checks:
-    description:
-      - Run the runbooks' checks for the saga orchestrator / task scheduler schema
-        (C(failed_sagas_1h), C(stuck_sagas), C(active_workers), C(due_work_backlog),
-        C(due_work_oldest_s), C(orphaned_operations)).
-      - Set to V(false) for databases that do not have those tables.
-    type: bool
-    default: true
   statement_timeout_ms:
     description: Statement timeout of the diagnostic session, so a sick server cannot hang triage.
     type: int
@@ -78,31 +70,28 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Diagnose the orchestrator database
+- name: Diagnose the application's database
   incident.response.postgres_diagnostics:
-    login_host: 127.0.0.1
-    login_port: 15432
+    login_host: db.example.internal
+    login_port: 5432
     login_user: postgres
-    login_password: "{{ incident_postgres_admin_password }}"
-    login_db: orchestrator
+    login_password: "{{ vault_postgres_password }}"
+    login_db: shop
     unreachable_ok: true
   register: pg
 
-- name: Same, with a tighter heartbeat check and an extra application check
+- name: Same, with application checks from the service catalog
   incident.response.postgres_diagnostics:
-    login_port: 15432
+    login_host: db.example.internal
     login_user: postgres
-    login_password: "{{ incident_postgres_admin_password }}"
-    login_db: orchestrator
+    login_password: "{{ vault_postgres_password }}"
+    login_db: shop
     long_running_minutes: 1
     checks:
-      active_workers:
-        sql: SELECT count(*) FROM worker_heartbeat WHERE last_seen > now() - interval '1 minute'
-        min: 1
+      unpaid_orders_1h:
+        sql: SELECT count(*) FROM orders WHERE state = 'payment_failed' AND created_at > now() - interval '1 hour'
+        max: 10
         severity: critical
-      audit_writes_1h:
-        sql: SELECT count(*) FROM audit_log WHERE at > now() - interval '1 hour'
-        max: 10000
       orphaned_operations: null
 """
 
@@ -133,7 +122,7 @@ database:
   description: The database connected to and its size.
   returned: when ready
   type: dict
-  sample: {name: orchestrator, size_bytes: 8402723}
+  sample: {name: shop, size_bytes: 8402723}
 connections:
   description: Client connections by state against C(max_connections).
   returned: when ready
@@ -144,7 +133,7 @@ long_running:
   returned: when ready
   type: list
   elements: dict
-  sample: [{pid: 4242, user: orchestrator, application: api, state: active, duration_s: 612.3, query: SELECT ...}]
+  sample: [{pid: 4242, user: shop, application: api, state: active, duration_s: 612.3, query: SELECT ...}]
 idle_in_transaction:
   description: Sessions idle in a transaction for longer than O(idle_in_transaction_minutes), oldest first.
   returned: when ready
@@ -155,7 +144,7 @@ blocked:
   returned: when ready
   type: list
   elements: dict
-  sample: [{pid: 4250, user: orchestrator, application: api, blocked_by: [4242], duration_s: 12.0, query: UPDATE ...}]
+  sample: [{pid: 4250, user: shop, application: api, blocked_by: [4242], duration_s: 12.0, query: UPDATE ...}]
 statements:
   description: Top O(top) statements of C(pg_stat_statements) by total execution time.
   returned: when ready and the extension exists
@@ -171,18 +160,18 @@ largest_tables:
   returned: when ready
   type: list
   elements: dict
-  sample: [{schema: public, table: saga_executions, size_bytes: 98304, live_tuples: 112, dead_tuples: 3}]
+  sample: [{schema: public, table: orders, size_bytes: 98304, live_tuples: 112, dead_tuples: 3}]
 checks:
   description: Application checks by name.
   returned: when ready
   type: dict
-  sample: {stuck_sagas: {value: 5, max: 0, min: null, ok: false, severity: critical, description: ...}}
+  sample: {unpaid_orders: {value: 5, max: 0, min: null, ok: false, severity: critical, description: ...}}
 findings:
   description: What is wrong, most severe first.
   returned: always
   type: list
   elements: dict
-  sample: [{severity: critical, check: stuck_sagas, message: "stuck_sagas = 5 (max 0): sagas RUNNING ..."}]
+  sample: [{severity: critical, check: unpaid_orders, message: "unpaid_orders = 5 (max 0): orders unpaid ..."}]
 """
 
 import time
@@ -195,29 +184,8 @@ from ansible_collections.incident.response.plugins.module_utils.postgres import 
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
-# The runbooks' application checks for the saga orchestrator / task scheduler schema.
-DEFAULT_CHECKS = {
-    "failed_sagas_1h": dict(
-        sql="SELECT count(*) FROM saga_executions WHERE status = 'FAILED' AND updated_at > now() - interval '1 hour'",
-        max=0, severity="warning", description="sagas FAILED in the last hour"),
-    "stuck_sagas": dict(
-        sql="SELECT count(*) FROM saga_executions WHERE status = 'RUNNING' AND updated_at < now() - interval '30 minutes'",
-        max=0, severity="critical", description="sagas RUNNING for over 30 minutes"),
-    "active_workers": dict(
-        sql="SELECT count(*) FROM worker_heartbeat WHERE last_seen > now() - interval '5 minutes'",
-        min=1, severity="critical", description="workers with a heartbeat in the last 5 minutes"),
-    "due_work_backlog": dict(
-        sql="SELECT count(*) FROM due_work WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())",
-        max=100, severity="warning", description="due work items nobody has claimed"),
-    "due_work_oldest_s": dict(
-        sql="SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0) FROM due_work "
-            "WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())",
-        max=120, severity="warning", description="age in seconds of the oldest unclaimed due work item"),
-    "orphaned_operations": dict(
-        sql="SELECT count(*) FROM idempotent_operations io LEFT JOIN saga_executions se "
-            "ON io.operation_key = se.correlation_id WHERE se.id IS NULL AND io.created_at > now() - interval '6 hours'",
-        max=0, severity="warning", description="idempotent operations without a saga (last 6 hours)"),
-}
+# service and playbook are the service catalog's: which service a check speaks for, which playbook fixes it.
+CHECK_KEYS = ("sql", "max", "min", "severity", "description", "service", "playbook")
 
 SESSION_COLUMNS = """pid, usename AS user, application_name AS application, state,
     host(client_addr) AS client_addr, wait_event_type, query"""
@@ -396,17 +364,16 @@ class Diagnosis(object):
 
 
 def merged_checks(module):
-    checks = dict(DEFAULT_CHECKS) if module.params["default_checks"] else {}
+    checks = {}
     for name, spec in (module.params["checks"] or {}).items():
         if spec is None:
             checks.pop(name, None)
             continue
         if not isinstance(spec, dict) or not isinstance(spec.get("sql"), str):
             module.fail_json(msg="checks.%s must be a dict with a 'sql' string (and max/min/severity)" % name)
-        unknown = set(spec) - set(["sql", "max", "min", "severity", "description"])
+        unknown = set(spec) - set(CHECK_KEYS)
         if unknown:
-            module.fail_json(msg="checks.%s: unknown keys %s (known: sql, max, min, severity, description)"
-                             % (name, ", ".join(sorted(unknown))))
+            module.fail_json(msg="checks.%s: unknown keys %s (known: %s)" % (name, ", ".join(sorted(unknown)), ", ".join(CHECK_KEYS)))
         if spec.get("severity", "warning") not in ("warning", "critical", "info"):
             module.fail_json(msg="checks.%s.severity must be info, warning or critical" % name)
         for bound in ("max", "min"):
@@ -451,7 +418,6 @@ def main():
         list_limit=dict(type="int", default=20),
         connections_warn_percent=dict(type="float", default=80),
         checks=dict(type="dict"),
-        default_checks=dict(type="bool", default=True),
         statement_timeout_ms=dict(type="int", default=5000),
         unreachable_ok=dict(type="bool", default=False),
     )

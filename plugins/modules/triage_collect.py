@@ -13,7 +13,8 @@ short_description: Run several incident.response diagnostics modules concurrentl
 description:
   - Runs each listed module exactly as its own task would, each in a thread of this one task, and returns all
     their results. Used by the C(triage) role so that seven diagnostics cost one task's overhead.
-  - Only C(incident.response.*) modules are accepted; each module at most once per call.
+  - Only C(incident.response.*) modules are accepted. A module may run several times (for example service_info once
+    per engine); without pipelining those runs go one after the other.
   - A module that fails is returned with C(failed=true) in RV(diagnostics); the task itself does not fail.
 version_added: "1.0.0"
 author:

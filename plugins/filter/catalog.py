@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, incident.response contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""service_catalog: validate the inventory's service catalog (incident_services) and derive what
+every role reads from it: services by name, the restart order (dependencies first), the engine of
+each service, the service in front (maintenance), the database and cache connections, the
+diagnostics triage runs. Pure logic, unit-tested; see plugins/filter/service_catalog.yml."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+SEVERITIES = ("P0", "P1", "P2", "P3")
+RUNTIMES = ("compose", "kubernetes")
+KINDS = ("app", "proxy", "postgres", "redis", "external")
+ENGINE_FIELDS = ("docker_host", "tls", "validate_certs", "cert_path", "api_version", "use_ssh_client",
+                 "compose_cli", "timeout")
+MAINTENANCE_METHODS = ("nginx", "http")
+SERVICE_FIELDS = dict(
+    name=str, runtime=str, engine=str, project=str, service=str, compose_files=list, project_dir=str,
+    kind=str, health_url=str, public_url=str, depends_on=list, severity=str, playbook=str,
+    maintenance=dict, checks=dict, connection=dict, owner=str, escalation=str, container_disks=bool,
+    http=dict, k8s=dict,
+)
+MAINTENANCE_FIELDS = dict(
+    method=str, site_link=str, live_config=str, maintenance_config=str, nginx_config=str,
+    url=str, http_method=str, body_on=dict, body_off=dict, headers=dict, state_url=str, state_field=str,
+    token=str, verify_url=str, verify_status=int, verify_marker=str,
+)
+CHECK_FIELDS = dict(sql=str, max=int, min=int, severity=str, description=str, service=str, playbook=str)
+
+
+class CatalogError(AnsibleFilterError):
+    pass
+
+
+def _where(index, entry):
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return "incident_services[%d]%s" % (index, " (%s)" % name if name else "")
+
+
+def _check_fields(where, value, fields):
+    if not isinstance(value, dict):
+        raise CatalogError("%s must be a mapping, got %s" % (where, type(value).__name__))
+    for key, val in value.items():
+        if key not in fields:
+            raise CatalogError("%s: unknown field '%s' (known: %s)" % (where, key, ", ".join(sorted(fields))))
+        want = fields[key]
+        if val is None:
+            continue
+        ok = isinstance(val, want) if want is not int else (isinstance(val, int) and not isinstance(val, bool))
+        if want is str and not ok and isinstance(val, (int, float)) and not isinstance(val, bool):
+            ok = True  # a port-like number written without quotes
+        if not ok:
+            raise CatalogError("%s: field '%s' must be a %s, got %s %r" % (
+                where, key, {str: "string", list: "list", dict: "mapping", bool: "boolean", int: "number"}[want],
+                type(val).__name__, val))
+
+
+def _choice(where, field, value, choices):
+    if value not in choices:
+        raise CatalogError("%s: field '%s' must be one of %s, got %r" % (where, field, ", ".join(choices), value))
+
+
+def _url(where, field, value):
+    if value and not str(value).startswith(("http://", "https://")):
+        raise CatalogError("%s: field '%s' must be an http:// or https:// URL, got %r" % (where, field, value))
+
+
+def _engines(engines):
+    out = {"default": {}}
+    if engines is None:
+        return out
+    if not isinstance(engines, dict):
+        raise CatalogError("incident_engines must be a mapping of engine name -> connection, got %s" % type(engines).__name__)
+    for name, conn in engines.items():
+        conn = conn or {}
+        _check_fields("incident_engines.%s" % name, conn, dict((f, object) for f in ENGINE_FIELDS))
+        host = conn.get("docker_host")
+        if host and not str(host).startswith(("unix://", "tcp://", "ssh://", "http://", "https://", "npipe://")):
+            raise CatalogError("incident_engines.%s: field 'docker_host' must be a unix://, tcp:// or ssh:// URL, got %r"
+                               % (name, host))
+        out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
+    return out
+
+
+def _maintenance(where, m):
+    where = where + ".maintenance"
+    _check_fields(where, m, MAINTENANCE_FIELDS)
+    method = m.get("method")
+    if method is None:
+        raise CatalogError("%s: field 'method' is required (%s)" % (where, ", ".join(MAINTENANCE_METHODS)))
+    _choice(where, "method", method, MAINTENANCE_METHODS)
+    if method == "http" and not m.get("url"):
+        raise CatalogError("%s: field 'url' is required with method http (the admin endpoint)" % where)
+    if method == "nginx":
+        missing = [f for f in ("site_link", "live_config", "maintenance_config") if not m.get(f)]
+        if missing:
+            raise CatalogError("%s: method nginx needs the field(s) %s (paths inside the nginx container)"
+                               % (where, ", ".join(missing)))
+    for f in ("url", "state_url", "verify_url"):
+        _url(where, f, m.get(f))
+    return dict(m, http_method=str(m.get("http_method") or "POST").upper())
+
+
+def _checks(where, service_name, checks):
+    out = {}
+    for name, check in (checks or {}).items():
+        cwhere = "%s.checks.%s" % (where, name)
+        _check_fields(cwhere, check, CHECK_FIELDS)
+        if not check.get("sql"):
+            raise CatalogError("%s: field 'sql' is required" % cwhere)
+        sev = check.get("severity", "warning")
+        _choice(cwhere, "severity", sev, ("critical", "warning", "info"))
+        out[name] = dict(check, severity=sev, service=check.get("service") or service_name)
+    return out
+
+
+def _order(services):
+    """Dependencies first (stable: catalog order among independent services); cycles are an error."""
+    order, state = [], {}
+
+    def visit(name, path):
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            raise CatalogError("incident_services: depends_on has a cycle: %s" % " -> ".join(path + [name]))
+        state[name] = "visiting"
+        for dep in services[name]["depends_on"]:
+            visit(dep, path + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in services:
+        visit(name, [])
+    return order
+
+
+def service_catalog(entries, engines=None, project=None):
+    """Validate the catalog and return the derived view (see service_catalog.yml)."""
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise CatalogError("incident_services must be a list of services, got %s" % type(entries).__name__)
+    engines = _engines(engines)
+    services = {}
+    for index, entry in enumerate(entries):
+        where = _where(index, entry)
+        _check_fields(where, entry, SERVICE_FIELDS)
+        name = entry.get("name")
+        if not name:
+            raise CatalogError("%s: field 'name' is required" % where)
+        name = str(name)
+        if name in services:
+            raise CatalogError("%s: field 'name': %s appears twice" % (where, name))
+        runtime = entry.get("runtime") or "compose"
+        _choice(where, "runtime", runtime, RUNTIMES)
+        kind = entry.get("kind") or "app"
+        _choice(where, "kind", kind, KINDS)
+        severity = entry.get("severity") or "P2"
+        _choice(where, "severity", severity, SEVERITIES)
+        engine = entry.get("engine") or "default"
+        if runtime == "compose" and engine not in engines:
+            raise CatalogError("%s: field 'engine': %r is not in incident_engines (known: %s)"
+                               % (where, engine, ", ".join(sorted(engines))))
+        svc_project = entry.get("project") or project
+        if runtime == "compose" and kind != "external" and not svc_project:
+            raise CatalogError("%s: field 'project' is required for a compose service (or set incident_compose_project)" % where)
+        if runtime == "kubernetes" and not (entry.get("k8s") or {}).get("deployment"):
+            raise CatalogError("%s: field 'k8s.deployment' is required for a kubernetes service" % where)
+        for f in ("health_url", "public_url"):
+            _url(where, f, entry.get(f))
+        conn = entry.get("connection") or {}
+        if kind in ("postgres", "redis") and not conn.get("host"):
+            raise CatalogError("%s: field 'connection.host' is required for a %s service" % (where, kind))
+        svc = dict(
+            name=name, runtime=runtime, kind=kind, severity=severity, engine=engine,
+            docker=engines.get(engine, {}), docker_host=engines.get(engine, {}).get("docker_host", ""),
+            project=str(svc_project or ""), service=str(entry.get("service") or name),
+            compose_files=list(entry.get("compose_files") or []), project_dir=entry.get("project_dir") or "",
+            health_url=entry.get("health_url") or "", public_url=entry.get("public_url") or "",
+            depends_on=[str(d) for d in entry.get("depends_on") or []], playbook=entry.get("playbook") or "",
+            maintenance=_maintenance(where, entry["maintenance"]) if entry.get("maintenance") else {},
+            checks=_checks(where, name, entry.get("checks")), connection=conn, owner=entry.get("owner") or "",
+            escalation=entry.get("escalation") or "", container_disks=bool(entry.get("container_disks")),
+            http=entry.get("http") or {}, k8s=entry.get("k8s") or {},
+        )
+        if svc["checks"] and kind != "postgres":
+            raise CatalogError("%s: field 'checks' (SQL) belongs on a service of kind postgres" % where)
+        services[name] = svc
+    for index, entry in enumerate(entries):
+        for dep in services[str(entry["name"])]["depends_on"]:
+            if dep not in services:
+                raise CatalogError("%s: field 'depends_on': %r is not a service of the catalog" % (_where(index, entry), dep))
+    for svc in services.values():
+        for check in svc["checks"].values():
+            if check["service"] not in services:
+                raise CatalogError("incident_services (%s): checks: service %r is not in the catalog" % (svc["name"], check["service"]))
+    return _derive(services, engines)
+
+
+def _first(services, kind):
+    found = [s for s in services.values() if s["kind"] == kind]
+    return found[0] if found else None
+
+
+def _derive(services, engines):
+    order = _order(services)
+    fronts = [s["name"] for s in services.values() if s["maintenance"]]
+    pg, rd = _first(services, "postgres"), _first(services, "redis")
+    compose = [s for s in services.values() if s["runtime"] == "compose" and s["kind"] != "external"]
+    groups = []
+    for s in compose:
+        key = dict(engine=s["engine"], project=s["project"], docker_host=s["docker_host"], docker=s["docker"])
+        if key not in groups:
+            groups.append(key)
+    for i, g in enumerate(groups):
+        g["id"] = "%s/%s" % (g["engine"], g["project"])
+        g["services"] = [s["service"] for s in compose if s["engine"] == g["engine"] and s["project"] == g["project"]]
+        g["compose_files"] = sorted(set(f for s in compose if s["engine"] == g["engine"] and s["project"] == g["project"]
+                                        for f in s["compose_files"]))
+    checks = {}
+    for s in services.values():
+        checks.update(s["checks"])
+    return dict(
+        services=services,
+        names=list(services),
+        order=order,
+        engines=engines,
+        groups=groups,
+        front=fronts[0] if fronts else "",
+        maintenance=services[fronts[0]]["maintenance"] if fronts else {},
+        postgres=pg["connection"] if pg else {},
+        postgres_service=pg["name"] if pg else "",
+        redis=rd["connection"] if rd else {},
+        redis_service=rd["name"] if rd else "",
+        checks=checks,
+        health_checks=[dict(s["http"], name=s["name"], url=s["health_url"]) for s in services.values() if s["health_url"]],
+        public_checks=[dict(name="public" if len([x for x in services.values() if x["public_url"]]) == 1 else "public-" + s["name"],
+                            url=s["public_url"]) for s in services.values() if s["public_url"]],
+        triage=[_descriptor(s) for s in services.values()],
+    )
+
+
+def _descriptor(s):
+    """The triage role's service descriptor for one catalog service."""
+    kind = {"postgres": "postgres", "redis": "redis", "external": "http"}.get(s["kind"], "docker")
+    if s["runtime"] == "kubernetes":
+        kind = "http"  # its pods are the k8s scenario's business; triage checks its URL
+    d = dict(name=s["name"], kind=kind, down_severity=s["severity"], group="%s/%s" % (s["engine"], s["project"]),
+             container_disks=s["container_disks"], depends_on=s["depends_on"])
+    if s["runtime"] == "compose" and s["kind"] != "external":
+        d["service"] = s["service"]
+    if s["health_url"]:
+        d["url"] = s["health_url"]
+        if s["http"]:
+            d["http"] = s["http"]
+    if s["playbook"]:
+        d["down_playbook"] = s["playbook"]
+    return d
+
+
+def service_order(names, catalog):
+    """`names` sorted dependencies first, by the catalog's order; names not in the catalog come last."""
+    order = (catalog or {}).get("order") or []
+    names = list(names or [])
+    return [n for n in order if n in names] + [n for n in names if n not in order]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"service_catalog": service_catalog, "service_order": service_order}
