@@ -20,7 +20,7 @@ author:
   - incident.response contributors (@incident-response)
 options:
   url:
-    description: Base URL of Alertmanager, for example C(http://127.0.0.1:19093).
+    description: Base URL of Alertmanager, for example C(http://127.0.0.1:9093).
     type: str
     required: true
   state:

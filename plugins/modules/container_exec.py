@@ -74,7 +74,7 @@ attributes:
 EXAMPLES = r"""
 - name: Clear the application cache (allow-listed command, no shell)
   incident.response.container_exec:
-    project: incident-lab
+    project: shop
     service: api
     commands:
       cache_clear: [python3, /opt/app/manage.py, clear_cache]
@@ -87,7 +87,7 @@ EXAMPLES = r"""
 
 - name: Roll the schema back one migration (the target is an argument, never shell text)
   incident.response.container_exec:
-    project: incident-lab
+    project: shop
     service: api
     commands: "{{ incident_allowed_commands }}"
     command: migrate_to

@@ -96,7 +96,7 @@ options:
       - Run C(pg_dump) inside this container (C(docker exec)); otherwise the host's C(pg_dump) is used.
     type: str
   pg_dump_args:
-    description: Extra C(pg_dump) arguments, for example C([--schema-only]) or C([-t, audit_log]).
+    description: Extra C(pg_dump) arguments, for example C([--schema-only]) or C([-t, audit_events]).
     type: list
     elements: str
     default: []
@@ -113,7 +113,7 @@ options:
     type: str
     default: any
   tcpdump_filter:
-    description: A pcap filter expression, for example C(port 18000).
+    description: A pcap filter expression, for example C(port 8000).
     type: str
   tcpdump_seconds:
     description: Capture duration (at most 300 seconds).
@@ -139,17 +139,17 @@ EXAMPLES = r"""
 - name: Capture evidence before touching anything
   incident.response.evidence_capture:
     incident_id: "{{ lookup('incident.response.incident_id') }}"
-    project: incident-lab
+    project: shop
     services: [api, worker, postgres]
     since: 2h
     queries:
-      audit_log_2h: "SELECT * FROM audit_log WHERE created_at > now() - interval '2 hours' ORDER BY created_at"
-      stuck_sagas: "SELECT id, status, updated_at FROM saga_executions WHERE status = 'RUNNING' AND updated_at < now() - interval '2 hours'"
+      audit_log_2h: "SELECT * FROM audit_events WHERE created_at > now() - interval '2 hours' ORDER BY created_at"
+      stuck_sagas: "SELECT id, status, updated_at FROM orders WHERE status = 'RUNNING' AND updated_at < now() - interval '2 hours'"
     login_host: 127.0.0.1
-    login_port: 15432
-    login_user: orchestrator
+    login_port: 5432
+    login_user: shop
     login_password: "{{ incident_postgres.password }}"
-    login_db: orchestrator
+    login_db: shop
     diagnostics:
       triage: "{{ triage_result }}"
 """
@@ -170,8 +170,8 @@ manifest:
   returned: when written
   type: list
   elements: dict
-  sample: [{file: logs/incident-lab_api_1.log, size: 5120, sha256: "ab12...", collected_at: "2026-11-23T17:02:11.120Z",
-            source: "docker logs incident-lab_api_1 since 2026-11-23T15:02:11Z", collector: "incident.response.evidence_capture root@host",
+  sample: [{file: logs/shop_api_1.log, size: 5120, sha256: "ab12...", collected_at: "2026-11-23T17:02:11.120Z",
+            source: "docker logs shop_api_1 since 2026-11-23T15:02:11Z", collector: "incident.response.evidence_capture root@host",
             redacted: true, truncated: false}]
 total_bytes:
   description: Sum of the collected files' sizes.
@@ -199,13 +199,13 @@ errors:
   returned: always
   type: list
   elements: dict
-  sample: [{item: "db/audit_log_2h", error: "PostgreSQL at 127.0.0.1:15432 (db orchestrator, user orchestrator) unreachable: ..."}]
+  sample: [{item: "db/audit_log_2h", error: "PostgreSQL at 127.0.0.1:5432 (db shop, user shop) unreachable: ..."}]
 would_collect:
   description: In check mode, what would be collected.
   returned: check mode
   type: list
   elements: dict
-  sample: [{item: logs/incident-lab_api_1.log, source: "docker logs incident-lab_api_1 since 2h"}]
+  sample: [{item: logs/shop_api_1.log, source: "docker logs shop_api_1 since 2h"}]
 """
 
 import datetime
@@ -408,7 +408,7 @@ class Capture(object):
     def containers(self):
         found, p = [], self.params
         if p["services"] and not p["project"]:
-            self.module.fail_json(msg="services needs project (the compose project, e.g. incident-lab)")
+            self.module.fail_json(msg="services needs project (the compose project, e.g. shop)")
         try:
             for service in p["services"]:
                 matched = self.docker().containers(project=p["project"], service=service)

@@ -66,7 +66,7 @@ notes:
 EXAMPLES = r"""
 - name: Host resources, and the API container's disks
   incident.response.host_facts:
-    project: incident-lab
+    project: shop
     services: [api]
     disk_warn_percent: 80
   register: host
@@ -110,7 +110,7 @@ findings:
   returned: always
   type: list
   elements: dict
-  sample: [{severity: critical, check: disk, message: "api:/var/spool/lab 100% full (0 B free)"}]
+  sample: [{severity: critical, check: disk, message: "api:/var/spool/app 100% full (0 B free)"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

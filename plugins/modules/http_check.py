@@ -113,13 +113,13 @@ EXAMPLES = r"""
   incident.response.http_check:
     checks:
       - name: api
-        url: "{{ incident_api_url }}/health"
+        url: "{{ shop_api_url }}/health"
         json_path: status
         json_equals: ok
       - name: nginx
-        url: "{{ incident_public_url }}/nginx-health"
+        url: "{{ shop_public_url }}/nginx-health"
       - name: public
-        url: "{{ incident_public_url }}/health"
+        url: "{{ shop_public_url }}/health"
         expect_status: [200]
         max_latency_ms: 1000
     timeout: 3
@@ -137,8 +137,8 @@ checks:
   returned: always
   type: dict
   sample:
-    api: {url: "http://127.0.0.1:18000/health", method: GET, status: 200, latency_ms: 3.1, healthy: true, reason: ok}
-    nginx: {url: "http://127.0.0.1:18080/health", method: GET, status: 502, latency_ms: 1.2, healthy: false,
+    api: {url: "http://127.0.0.1:8000/health", method: GET, status: 200, latency_ms: 3.1, healthy: true, reason: ok}
+    nginx: {url: "http://127.0.0.1:8080/health", method: GET, status: 502, latency_ms: 1.2, healthy: false,
             reason: unexpected status 502}
     worker: {url: "http://127.0.0.1:18001/health", method: GET, status: 0, latency_ms: 0.3, healthy: false,
              reason: connection refused, error: "connection refused (GET http://127.0.0.1:18001/health)"}
@@ -166,7 +166,7 @@ findings:
   type: list
   elements: dict
   sample:
-    - {severity: critical, check: "http:api", message: "api (http://127.0.0.1:18000/health): connection refused"}
+    - {severity: critical, check: "http:api", message: "api (http://127.0.0.1:8000/health): connection refused"}
 """
 
 import re

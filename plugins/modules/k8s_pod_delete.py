@@ -43,7 +43,7 @@ EXAMPLES = r"""
 - name: Replace the crash-looping API pods (ServiceDown runbook, step 1)
   incident.response.k8s_pod_delete:
     namespace: production
-    name: orchestrator-api
+    name: shop-api
 """
 
 RETURN = r"""

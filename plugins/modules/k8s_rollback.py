@@ -41,7 +41,7 @@ EXAMPLES = r"""
 - name: Undo the deploy that raised the error rate (HighErrorRate runbook)
   incident.response.k8s_rollback:
     namespace: production
-    name: orchestrator-api
+    name: shop-api
 """
 
 RETURN = r"""

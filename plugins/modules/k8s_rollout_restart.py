@@ -35,7 +35,7 @@ EXAMPLES = r"""
 - name: Rolling restart of the API (ServiceDown runbook, step 2)
   incident.response.k8s_rollout_restart:
     namespace: production
-    name: orchestrator-api
+    name: shop-api
     wait_timeout: 180
 """
 

@@ -46,7 +46,7 @@ EXAMPLES = r"""
 - name: Add workers while the backlog drains
   incident.response.k8s_scale:
     namespace: production
-    name: orchestrator-worker
+    name: shop-worker
     replicas: 4
 """
 

@@ -46,7 +46,7 @@ EXAMPLES = r"""
     host: https://k8s.example.com:6443
     api_key: "{{ k8s_token }}"
     namespace: production
-    names: [orchestrator-api]
+    names: [shop-api]
   register: k8s_api
 
 - name: Every deployment of the namespace in the kubeconfig's current context
@@ -64,13 +64,13 @@ workloads:
   returned: always
   type: dict
   sample:
-    orchestrator-api:
+    shop-api:
       state: degraded
-      deployment: {replicas: 2, ready: 1, updated: 2, revision: 4, images: ["orchestrator/api:1.4.2"],
+      deployment: {replicas: 2, ready: 1, updated: 2, revision: 4, images: ["shop/api:1.4.2"],
                    rollout_complete: false, rollout_reason: "1 of 2 updated replicas available"}
-      pods: [{name: orchestrator-api-5d9c7-x2x1z, phase: Running, ready: false, restarts: 7,
+      pods: [{name: shop-api-5d9c7-x2x1z, phase: Running, ready: false, restarts: 7,
               reason: CrashLoopBackOff, last_exit_code: 137, last_reason: OOMKilled, oom_killed: true}]
-      history: [{revision: 3, images: ["orchestrator/api:1.4.1"]}, {revision: 4, images: ["orchestrator/api:1.4.2"]}]
+      history: [{revision: 3, images: ["shop/api:1.4.1"]}, {revision: 4, images: ["shop/api:1.4.2"]}]
 findings:
   description: What is wrong, as C({severity, check, message}) items (critical, warning, info).
   returned: always

@@ -91,7 +91,7 @@ options:
     default: maintenance
   verify_url:
     description:
-      - Public URL that must serve (or stop serving) the maintenance page afterwards, for example C(http://127.0.0.1:18080/).
+      - Public URL that must serve (or stop serving) the maintenance page afterwards, for example C(http://127.0.0.1:8080/).
       - Without it nothing is verified (a warning says so).
     type: str
   verify_status:

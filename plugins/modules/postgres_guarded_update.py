@@ -62,12 +62,12 @@ notes:
 EXAMPLES = r"""
 - name: Retry sagas stuck RUNNING for over 30 minutes (runbook P1, saga orchestration failures)
   incident.response.postgres_guarded_update:
-    login_port: 15432
-    login_user: orchestrator
+    login_port: 5432
+    login_user: shop
     login_password: "{{ incident_postgres.password }}"
-    login_db: orchestrator
+    login_db: shop
     sql: >-
-      UPDATE saga_executions SET status = 'RETRY_PENDING', retry_count = retry_count + 1, updated_at = now()
+      UPDATE orders SET status = 'RETRY_PENDING', retry_count = retry_count + 1, updated_at = now()
       WHERE status = 'RUNNING' AND updated_at < now() - make_interval(mins => %(minutes)s) AND retry_count < %(max_retries)s
     params: {minutes: 30, max_retries: 3}
     key_column: saga_id
@@ -76,11 +76,11 @@ EXAMPLES = r"""
 
 - name: Clean up old audit rows, at most 10000 of them
   incident.response.postgres_guarded_update:
-    login_port: 15432
-    login_user: orchestrator
+    login_port: 5432
+    login_user: shop
     login_password: "{{ incident_postgres.password }}"
-    login_db: orchestrator
-    sql: DELETE FROM audit_log WHERE at < now() - make_interval(days => %s)
+    login_db: shop
+    sql: DELETE FROM audit_events WHERE at < now() - make_interval(days => %s)
     params: [90]
     max_rows: 10000
 """

@@ -65,31 +65,31 @@ EXAMPLES = r"""
 - name: Emergency backup before touching the data (runbook, database down / security incident)
   incident.response.postgres_maintenance:
     action: dump
-    login_port: 15432
-    login_user: orchestrator
+    login_port: 5432
+    login_user: shop
     login_password: "{{ incident_postgres.password }}"
-    login_db: orchestrator
-    dest: "{{ incident_dir }}/orchestrator.dump"
+    login_db: shop
+    dest: "{{ incident_dir }}/shop.dump"
   register: backup
 
 - name: Same, with pg_dump from the database container (the controller has no client tools)
   incident.response.postgres_maintenance:
     action: dump
-    container: incident-lab_postgres_1
-    login_port: 15432
-    login_user: orchestrator
+    container: shop_postgres_1
+    login_port: 5432
+    login_user: shop
     login_password: "{{ incident_postgres.password }}"
-    login_db: orchestrator
-    dest: /var/backups/orchestrator.dump
+    login_db: shop
+    dest: /var/backups/shop.dump
 
 - name: Vacuum the queue tables after a backlog was drained
   incident.response.postgres_maintenance:
     action: vacuum
-    tables: [due_work, public.task_run]
-    login_port: 15432
-    login_user: orchestrator
+    tables: [job_queue, public.job_runs]
+    login_port: 5432
+    login_user: shop
     login_password: "{{ incident_postgres.password }}"
-    login_db: orchestrator
+    login_db: shop
 """
 
 RETURN = r"""
@@ -98,7 +98,7 @@ tables:
   returned: action is vacuum
   type: list
   elements: dict
-  sample: [{table: public.due_work, dead_tuples_before: 950, dead_tuples_after: 0, duration_s: 0.02}]
+  sample: [{table: public.job_queue, dead_tuples_before: 950, dead_tuples_after: 0, duration_s: 0.02}]
 path:
   description: The dump file.
   returned: action is dump

@@ -75,29 +75,29 @@ notes:
 EXAMPLES = r"""
 - name: Kill queries running for over 10 minutes (runbook P2, database performance)
   incident.response.postgres_sessions:
-    login_port: 15432
+    login_port: 5432
     login_user: postgres
     login_password: "{{ incident_postgres_admin_password }}"
-    login_db: orchestrator
+    login_db: shop
     states: [active]
     older_than_minutes: 10
   register: killed
 
 - name: Close sessions idle in a transaction for over 5 minutes, holding locks
   incident.response.postgres_sessions:
-    login_port: 15432
+    login_port: 5432
     login_user: postgres
     login_password: "{{ incident_postgres_admin_password }}"
-    login_db: orchestrator
+    login_db: shop
     states: [idle in transaction, idle in transaction (aborted)]
     older_than_minutes: 5
 
 - name: Free the pool from a leaking client (many sessions)
   incident.response.postgres_sessions:
-    login_port: 15432
+    login_port: 5432
     login_user: postgres
     login_password: "{{ incident_postgres_admin_password }}"
-    login_db: orchestrator
+    login_db: shop
     application_name: report-generator
     states: [idle]
     max_sessions: 100
@@ -109,8 +109,8 @@ sessions:
   returned: always
   type: list
   elements: dict
-  sample: [{pid: 4242, user: orchestrator, application: api, state: active, duration_s: 612.3,
-            query: "SELECT pg_sleep(3600)", database: orchestrator, client_addr: 127.0.0.1, done: true}]
+  sample: [{pid: 4242, user: shop, application: api, state: active, duration_s: 612.3,
+            query: "SELECT pg_sleep(3600)", database: shop, client_addr: 127.0.0.1, done: true}]
 skipped:
   description: Matching sessions left alone (superuser or replication), with the reason.
   returned: always

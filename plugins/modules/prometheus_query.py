@@ -20,10 +20,10 @@ author:
   - incident.response contributors (@incident-response)
 options:
   prometheus_url:
-    description: Base URL of Prometheus, for example C(http://127.0.0.1:19090).
+    description: Base URL of Prometheus, for example C(http://127.0.0.1:9090).
     type: str
   alertmanager_url:
-    description: Base URL of Alertmanager, for example C(http://127.0.0.1:19093).
+    description: Base URL of Alertmanager, for example C(http://127.0.0.1:9093).
     type: str
   queries:
     description: Instant queries to run, as name -> PromQL expression.
@@ -79,7 +79,7 @@ query_results:
   description: Per query name, the samples of the instant vector (a scalar is one sample with no labels).
   returned: always
   type: dict
-  sample: {up: [{metric: {job: api, instance: "127.0.0.1:18000"}, value: 1.0}]}
+  sample: {up: [{metric: {job: api, instance: "127.0.0.1:8000"}, value: 1.0}]}
 firing:
   description: Sorted names of the firing alerts (Prometheus and Alertmanager together).
   returned: always

@@ -56,7 +56,7 @@ notes:
 EXAMPLES = r"""
 - name: What changed in the last 30 minutes
   incident.response.recent_changes:
-    project: incident-lab
+    project: shop
     compose_files: ["{{ playbook_dir }}/../lab/docker-compose.yml"]
     git_repo: /srv/deploy
     within_minutes: 30
@@ -87,7 +87,7 @@ services:
   returned: always
   type: dict
   sample:
-    api: {container: incident-lab_api_1, image: "incident-lab/api:broken", image_id: "sha256:1b2c", tag_image_id: "sha256:1b2c",
+    api: {container: shop_api_1, image: "shop/api:broken", image_id: "sha256:1b2c", tag_image_id: "sha256:1b2c",
           tag_moved: false, created: "2026-11-23T17:02:11Z", minutes_ago: 2.5, recent: true, redeployed: true}
 compose_files:
   description: Modification time of each O(compose_files) entry (C(exists) false when it is missing).

@@ -46,13 +46,13 @@ EXAMPLES = r"""
 - name: Diagnose the cache
   incident.response.redis_diagnostics:
     host: 127.0.0.1
-    port: 16379
+    port: 6379
     unreachable_ok: true
   register: cache
 
 - name: With a sample of the connected clients
   incident.response.redis_diagnostics:
-    port: 16379
+    port: 6379
     password: "{{ redis_password }}"
     clients_sample: 10
     memory_warn_percent: 70

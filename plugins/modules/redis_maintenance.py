@@ -49,20 +49,20 @@ EXAMPLES = r"""
 - name: Give Redis room while the leak is investigated (runbook, Redis memory high)
   incident.response.redis_maintenance:
     host: 127.0.0.1
-    port: 16379
+    port: 6379
     action: config_set
     maxmemory: 128mb
   register: redis_mem
 
 - name: Put the previous limit back afterwards
   incident.response.redis_maintenance:
-    port: 16379
+    port: 6379
     action: config_set
     maxmemory: "{{ redis_mem.before.maxmemory }}"
 
 - name: Flush the cache database (destructive, needs the confirm flag)
   incident.response.redis_maintenance:
-    port: 16379
+    port: 6379
     db: 0
     action: flushdb
     confirm: "{{ incident_confirm_flush | default(false) }}"

@@ -80,12 +80,12 @@ notes:
 EXAMPLES = r"""
 - name: Every service of the lab
   incident.response.service_info:
-    project: incident-lab
+    project: shop
   register: services
 
 - name: The API only, fast (no stats, no logs)
   incident.response.service_info:
-    project: incident-lab
+    project: shop
     service: api
     stats: false
     logs: false
@@ -120,13 +120,13 @@ services:
       healthy: 0
       findings: [{severity: critical, check: container_state, message: "api down: exited exit code 137"}]
       containers:
-        - name: incident-lab_api_1
+        - name: shop_api_1
           status: exited
           exit_code: 137
           oom_killed: false
           restart_count: 0
           health: unhealthy
-          image: incident-lab/api:current
+          image: shop/api:current
           image_id: sha256:0123
           cpu_percent: null
           memory_bytes: null

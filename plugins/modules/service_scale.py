@@ -26,7 +26,7 @@ extends_documentation_fragment:
   - incident.response.actions.guard
 options:
   project:
-    description: Compose project of O(service), for example C(incident-lab).
+    description: Compose project of O(service), for example C(shop).
     type: str
     required: true
   service:
@@ -49,7 +49,7 @@ attributes:
 EXAMPLES = r"""
 - name: Four workers to drain the backlog
   incident.response.service_scale:
-    project: incident-lab
+    project: shop
     service: worker
     replicas: 4
     compose_files: ["{{ incident_compose_file }}"]

@@ -48,13 +48,13 @@ attributes:
 EXAMPLES = r"""
 - name: Isolate the compromised api (keep its memory for forensics)
   incident.response.service_state:
-    project: incident-lab
+    project: shop
     service: api
     state: paused
 
 - name: Bring every worker back and wait for their healthchecks
   incident.response.service_state:
-    project: incident-lab
+    project: shop
     service: worker
     state: started
     deadline: 60
@@ -66,7 +66,7 @@ containers:
   returned: always
   type: list
   elements: dict
-  sample: [{name: incident-lab_worker_1, before: exited, action: start, after: running, health: healthy}]
+  sample: [{name: shop_worker_1, before: exited, action: start, after: running, health: healthy}]
 healthy:
   description: Whether the started or unpaused replicas became healthy (null when there was nothing to wait for).
   returned: always

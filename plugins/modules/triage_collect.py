@@ -39,10 +39,10 @@ EXAMPLES = r"""
     diagnostics:
       service_info:
         module: incident.response.service_info
-        args: {project: incident-lab, unreachable_ok: true}
+        args: {project: shop, unreachable_ok: true}
       postgres:
         module: incident.response.postgres_diagnostics
-        args: {login_host: 127.0.0.1, login_port: 15432, unreachable_ok: true}
+        args: {login_host: 127.0.0.1, login_port: 5432, unreachable_ok: true}
   register: collected
 """
 

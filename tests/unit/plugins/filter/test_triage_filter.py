@@ -52,8 +52,14 @@ def healthy_diag():
     )
 
 
+# The application checks as the service catalog gives them: which service each speaks for, which playbook fixes it.
+CHECKS = dict(stuck_sagas=dict(service="api", playbook="p1-saga-failures"),
+              failed_sagas_1h=dict(service="api", playbook="p1-saga-failures"),
+              active_workers=dict(service="worker", playbook="no-active-workers"))
+
+
 def report(diag, **kw):
-    return triage_report(diag, SERVICES, kw or None)
+    return triage_report(diag, SERVICES, kw or None, CHECKS)
 
 
 def down(diag, name, message, **kw):
@@ -234,7 +240,10 @@ def test_docker_unreachable_gives_unknown_not_a_crash():
     r = report(d)
     assert r["services"]["worker"]["verdict"] == "unknown"
     assert "did not answer" in r["services"]["worker"]["reason"]
-    assert r["services"]["api"]["verdict"] == "healthy"  # the health URL still answered
+    # Unknown is not healthy: the health URL answered, but the container state could not be read.
+    assert r["services"]["api"]["verdict"] == "unknown"
+    assert r["assessed"] is False and r["scenario"] is None
+    assert r["summary"].startswith("cannot tell whether there is an incident") and "did not answer" in r["summary"]
 
 
 def test_failed_and_skipped_diagnostics_are_listed_not_fatal():

@@ -19,24 +19,24 @@ def test_bounds_text_and_first_value():
     assert pgd.first_value([{"count": 3}]) == 3 and pgd.first_value([]) is None and pgd.first_value([{"b": True}]) == 1
 
 
-def test_default_checks_cover_the_runbooks():
-    assert set(pgd.DEFAULT_CHECKS) == {"failed_sagas_1h", "stuck_sagas", "active_workers", "due_work_backlog",
-                                       "due_work_oldest_s", "orphaned_operations"}
-    assert pgd.DEFAULT_CHECKS["active_workers"]["min"] == 1 and pgd.DEFAULT_CHECKS["stuck_sagas"]["severity"] == "critical"
+def test_no_application_checks_are_built_in():
+    # Only the inventory knows an application's schema: the module ships no table names.
+    assert not hasattr(pgd, "DEFAULT_CHECKS")
+    assert pgd.merged_checks(FakeModule(None)) == {}
 
 
 class FakeModule(object):
-    def __init__(self, checks, default_checks=True):
-        self.params = dict(checks=checks, default_checks=default_checks)
+    def __init__(self, checks):
+        self.params = dict(checks=checks)
 
     def fail_json(self, msg, **_kwargs):
         raise AssertionError(msg)
 
 
-def test_checks_merge_over_defaults_and_are_validated():
-    merged = pgd.merged_checks(FakeModule({"stuck_sagas": None, "extra": {"sql": "SELECT 1", "max": 1}}))
-    assert "stuck_sagas" not in merged and merged["extra"]["max"] == 1 and "active_workers" in merged
-    assert set(pgd.merged_checks(FakeModule({"x": {"sql": "SELECT 1"}}, default_checks=False))) == {"x"}
+def test_checks_are_taken_as_data_and_validated():
+    merged = pgd.merged_checks(FakeModule({"skipped": None, "extra": {"sql": "SELECT 1", "max": 1, "service": "app",
+                                                                     "playbook": "api-down"}}))
+    assert set(merged) == {"extra"} and merged["extra"]["max"] == 1
     for bad, why in [({"x": {"max": 1}}, "'sql' string"), ({"x": {"sql": "SELECT 1", "mx": 1}}, "unknown keys mx"),
                      ({"x": {"sql": "SELECT 1", "max": "a lot"}}, "must be a number"),
                      ({"x": {"sql": "SELECT 1", "severity": "page"}}, "severity")]:

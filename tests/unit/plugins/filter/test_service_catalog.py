@@ -1,0 +1,79 @@
+"""The service catalog: bad entries fail with the field's name; the derived view drives every role."""
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.incident.response.plugins.filter.catalog import service_catalog, service_order
+
+SHOP = [
+    dict(name="web", kind="proxy", project="shop", health_url="http://127.0.0.1:28080/ping", depends_on=["app"],
+         severity="P0", public_url="http://127.0.0.1:28080/orders",
+         maintenance=dict(method="http", url="http://127.0.0.1:28000/admin/maintenance-mode",
+                          body_on={"mode": "enabled", "message": "{message}"}, body_off={"mode": "disabled"})),
+    dict(name="app", project="shop", engine="podman", health_url="http://127.0.0.1:28000/health", depends_on=["db"],
+         severity="P0"),
+    dict(name="db", kind="postgres", project="shop", engine="podman", severity="P0",
+         connection=dict(host="127.0.0.1", port=25432), checks=dict(
+             unpaid=dict(sql="SELECT 1", max=0, severity="critical", service="app", playbook="p0-outage"))),
+]
+ENGINES = {"podman": {"docker_host": "unix:///run/podman.sock"}}
+
+
+def test_derived_view():
+    c = service_catalog(SHOP, ENGINES)
+    assert c["order"] == ["db", "app", "web"]
+    assert c["front"] == "web" and c["maintenance"]["http_method"] == "POST"
+    assert c["postgres"]["port"] == 25432 and c["postgres_service"] == "db" and c["redis"] == {}
+    assert [g["id"] for g in c["groups"]] == ["default/shop", "podman/shop"]
+    assert c["groups"][1]["docker_host"] == "unix:///run/podman.sock" and c["groups"][1]["services"] == ["app", "db"]
+    assert c["services"]["app"]["docker_host"] == "unix:///run/podman.sock" and c["services"]["web"]["docker_host"] == ""
+    assert c["checks"]["unpaid"]["service"] == "app"
+    assert c["public_checks"] == [dict(name="public", url="http://127.0.0.1:28080/orders")]
+    triage = dict((d["name"], d) for d in c["triage"])
+    assert triage["db"]["kind"] == "postgres" and triage["app"]["group"] == "podman/shop"
+    assert triage["web"]["down_severity"] == "P0" and triage["app"]["url"].endswith("/health")
+
+
+def test_empty_catalog_is_empty_not_an_error():
+    c = service_catalog([], None)
+    assert c["names"] == [] and c["groups"] == [] and c["front"] == "" and c["triage"] == []
+    assert service_catalog(None)["names"] == []
+
+
+@pytest.mark.parametrize("entry, field", [
+    (dict(name="a", project="x", severity="P5"), "'severity'"),
+    (dict(name="a", projct="x"), "unknown field 'projct'"),
+    (dict(name="a", project="x", depends_on=["b"]), "'depends_on': 'b'"),
+    (dict(name="a", project="x", engine="nope"), "'engine': 'nope'"),
+    (dict(name="a", project="x", health_url="localhost:80/health"), "'health_url'"),
+    (dict(name="a", project="x", maintenance=dict(method="http")), "'url' is required"),
+    (dict(name="a", project="x", maintenance=dict(method="nginx")), "site_link"),
+    (dict(name="a", project="x", maintenance=dict(method="ftp")), "'method'"),
+    (dict(project="x"), "'name' is required"),
+    (dict(name="a"), "'project' is required"),
+    (dict(name="a", project="x", kind="postgres"), "'connection.host'"),
+    (dict(name="a", project="x", checks=dict(c=dict(sql="SELECT 1"))), "kind postgres"),
+    (dict(name="a", project="x", kind="postgres", connection=dict(host="h"), checks=dict(c=dict(max=1))), "'sql' is required"),
+    (dict(name="a", project="x", depends_on="b"), "'depends_on' must be a list"),
+    (dict(name="a", runtime="kubernetes"), "k8s.deployment"),
+])
+def test_bad_entry_names_its_field(entry, field):
+    with pytest.raises(AnsibleFilterError) as err:
+        service_catalog([entry], ENGINES)
+    assert field in str(err.value) and "incident_services[0]" in str(err.value)
+
+
+def test_cycles_duplicates_and_bad_engines_are_refused():
+    with pytest.raises(AnsibleFilterError, match="cycle: a -> b -> a"):
+        service_catalog([dict(name="a", project="x", depends_on=["b"]), dict(name="b", project="x", depends_on=["a"])])
+    with pytest.raises(AnsibleFilterError, match="appears twice"):
+        service_catalog([dict(name="a", project="x"), dict(name="a", project="x")])
+    with pytest.raises(AnsibleFilterError, match="docker_host"):
+        service_catalog([dict(name="a", project="x")], {"default": {"docker_host": "/var/run/docker.sock"}})
+    with pytest.raises(AnsibleFilterError, match="must be a list"):
+        service_catalog({"a": {}})
+
+
+def test_project_default_and_service_order():
+    c = service_catalog([dict(name="a", depends_on=["b"]), dict(name="b")], None, "proj")
+    assert c["services"]["a"]["project"] == "proj" and c["order"] == ["b", "a"]
+    assert service_order(["x", "a", "b"], c) == ["b", "a", "x"]
