@@ -21,6 +21,9 @@ def lab_env():
 
 
 ENV = lab_env()
+# The lab's nginx site files (inventory/lab.yml says the same to the playbooks).
+NGINX_SITE = dict(site_link="/var/lib/lab/nginx/site.conf", live_config="/run/lab/nginx/live.conf",
+                  maintenance_config="/run/lab/nginx/maintenance.conf", nginx_config="/run/lab/nginx/nginx.conf")
 
 
 def url(service, path=""):

@@ -96,7 +96,8 @@ class Report(object):
         if not runs:
             runs = [(None, None, "service_info")]
         for group, res, key in runs:
-            mine = [(n, d) for n, d in self.desc.items() if d["kind"] == "docker" and (group is None or d.get("group") in (None, group))]
+            mine = [(n, d) for n, d in self.desc.items()
+                    if self.compose_service(n, d) and (group is None or d.get("group") in (None, group))]
             if res is None or res.get("reachable") is False:
                 why = (res or {}).get("error") or self.not_run.get(key, "service_info not run")
                 for name, _d in mine:

@@ -210,8 +210,8 @@ def lab_loop(tmp, lab, playbook=None, timeout=120):
         if lab.http(lab.url("api", "/health"))[0] != 200:
             lab.faults("reset", "api-kill")
         if lab.http(lab.url("nginx", "/health"))[0] != 200:      # a run that escalated keeps the maintenance page
-            run_module("maintenance_mode", {"state": False, "project": "incident-lab", "service": "nginx",
-                                            "verify_url": lab.url("nginx", "/")})
+            run_module("maintenance_mode", dict(lab.NGINX_SITE, state=False, project="incident-lab", service="nginx",
+                                                verify_url=lab.url("nginx", "/")))
 
 
 def active_alertmanager_alerts(lab):

@@ -159,7 +159,7 @@ def site_link(lab):
 
 def test_maintenance_page_via_nginx_on_and_off(healthy_lab, tmp_path):
     lab = healthy_lab
-    args = base(tmp_path, service="nginx", verify_url=lab.url("nginx", "/api/workflows/health"))
+    args = base(tmp_path, service="nginx", verify_url=lab.url("nginx", "/api/workflows/health"), **lab.NGINX_SITE)
     try:
         dry = run_module("maintenance_mode", dict(args, state=True), check=True)
         assert dry["changed"], dry

@@ -107,7 +107,7 @@ def test_post_incident_playbook_continues_the_incident(healthy_lab, tmp_path):
     events = [json.loads(line) for line in open(os.path.join(directory, "timeline.jsonl"))]
     assert [e["type"] for e in events].count("run_start") == 2
     notes = [e["message"] for e in events if e.get("event") == "note"]
-    assert any("verification passed" in n and "stuck_sagas = 0" in n and "orphaned_operations = 0" in n for n in notes), notes
+    assert any("verification passed" in n and "incomplete_sagas = 0" in n and "orphaned_operations = 0" in n for n in notes), notes
     summary = json.load(open(os.path.join(directory, "summary.json")))
     assert summary["status"] == "resolved" and summary["runs"] == 2
     review = open(os.path.join(directory, "post-incident-review.md")).read()

@@ -53,7 +53,9 @@ def restore_lab():
     subprocess.run([os.path.join(REPO, "lab", "faults.py"), "reset", "api-kill"], capture_output=True, check=False)
     if not public_served():
         subprocess.run([os.path.join(VENV_BIN, "ansible"), "lab", "-m", "incident.response.maintenance_mode",
-                        "-a", "state=false project=incident-lab service=nginx"], cwd=REPO, capture_output=True, check=False)
+                        "-a", "state=false project=incident-lab service=nginx site_link=/var/lib/lab/nginx/site.conf"
+                        " live_config=/run/lab/nginx/live.conf maintenance_config=/run/lab/nginx/maintenance.conf"
+                        " nginx_config=/run/lab/nginx/nginx.conf"], cwd=REPO, capture_output=True, check=False)
 
 
 @pytest.fixture

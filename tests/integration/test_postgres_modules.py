@@ -3,13 +3,15 @@ and healed by the action modules, and the guard rails hold (own/superuser sessio
 max_rows, check mode, overwrite)."""
 import contextlib
 import hashlib
+import os
 import subprocess
 import threading
 
 import psycopg2
 import pytest
+import yaml
 
-from tests.ansible import run_module
+from tests.ansible import REPO, run_module
 from tests.lab import ENV, wait_for
 
 pytestmark = pytest.mark.lab
@@ -48,7 +50,13 @@ def fault(lab, name):
         lab.faults("reset", name)
 
 
+# The task scheduler's application checks, as the lab inventory gives them to the collection.
+with open(os.path.join(REPO, "inventory", "lab.yml")) as _fh:
+    LAB_CHECKS = yaml.safe_load(_fh)["all"]["vars"]["lab_app_checks"]
+
+
 def diagnose(**args):
+    args.setdefault("checks", LAB_CHECKS)
     res = run_module("postgres_diagnostics", dict(ADMIN, **args))
     assert not res.get("failed"), res
     return res
@@ -87,7 +95,7 @@ def test_diagnostics_healthy(healthy_lab):
 
 
 def test_diagnostics_checks_are_data(lab):
-    res = diagnose(default_checks=False, checks={
+    res = diagnose(checks={
         "missing_table": {"sql": "SELECT count(*) FROM no_such_table", "max": 0},
         "saga_rows": {"sql": "SELECT count(*) FROM saga_executions", "min": 10 ** 9, "severity": "critical"}})
     assert set(res["checks"]) == {"missing_table", "saga_rows"}
@@ -96,15 +104,15 @@ def test_diagnostics_checks_are_data(lab):
     assert res["checks"]["saga_rows"]["ok"] is False and finding(res, "saga_rows")[0]["severity"] == "critical"
     assert res["findings"][0]["check"] == "saga_rows"  # most severe first
     # a check cannot write: the transaction is read-only
-    res = diagnose(default_checks=False, checks={"writer": {"sql": "DELETE FROM audit_log RETURNING 1", "max": 0}})
+    res = diagnose(checks={"writer": {"sql": "DELETE FROM audit_log RETURNING 1", "max": 0}})
     assert "read-only" in res["checks"]["writer"]["error"]
     # a slow check hits the statement timeout and is a finding; the rest of the report is still there
-    res = diagnose(default_checks=False, statement_timeout_ms=300,
+    res = diagnose(statement_timeout_ms=300,
                    checks={"slow": {"sql": "SELECT count(*) FROM pg_sleep(2)", "max": 1}})
     assert "statement timeout" in res["checks"]["slow"]["error"] and res["checks"]["slow"]["duration_ms"] < 1500
     assert res["ready"] and res["largest_tables"]
-    # null removes a default check
-    assert "orphaned_operations" not in diagnose(checks={"orphaned_operations": None})["checks"]
+    # null skips a check
+    assert "orphaned_operations" not in diagnose(checks=dict(LAB_CHECKS, orphaned_operations=None))["checks"]
 
 
 def test_long_query_seen_and_terminated(healthy_lab):

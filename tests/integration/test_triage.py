@@ -75,8 +75,8 @@ def test_healthy_lab_is_healthy_and_check_mode_works(healthy_lab):
     assert report["down"] == [] and report["degraded"] == [] and report["unknown"] == []
     assert set(report["healthy"]) >= {"nginx", "api", "worker", "postgres", "redis", "host"} | set(ALWAYS_HEALTHY)
     assert report["not_run"] == {}
-    assert set(report["check_ms"]) == {"service_info", "http_check", "postgres", "redis", "prometheus", "host_facts",
-                                       "recent_changes"}
+    assert set(report["check_ms"]) == {"service_info@default/incident-lab", "http_check", "postgres", "redis", "prometheus", "host_facts",
+                                       "recent_changes@default/incident-lab"}
     assert "changed=1 " in out  # the one change is the test's own report file: triage changed nothing
 
 
