@@ -416,9 +416,9 @@ def test_awx_style_ansible_runner_job(healthy_lab, tmp_path):
     (pdd / "env").mkdir(parents=True)
     (pdd / "inventory").mkdir()
     os.symlink(REPO, pdd / "project")  # AWX copies the synced project here
-    # The inventory as AWX imports it from the project's inventory/lab.yml (+ group_vars).
-    group_vars = yaml.safe_load(read(os.path.join(REPO, "inventory", "group_vars", "all.yml")))
+    # The inventory as AWX imports it from the project's inventory/lab.yml (its vars: the service catalog).
     host = copy.deepcopy(yaml.safe_load(read(os.path.join(REPO, "inventory", "lab.yml"))))
+    group_vars = dict(host["all"]["vars"], incident_compose_file=os.path.join(REPO, "lab", "docker-compose.yml"))
     hosts = host["all"]["children"]["incident_hosts"]["hosts"]
     hosts["lab"]["ansible_python_interpreter"] = os.path.join(VENV_BIN, "python")
     (pdd / "inventory" / "hosts.json").write_text(json.dumps(
