@@ -14,8 +14,9 @@ from ansible.errors import AnsibleFilterError
 SEVERITIES = ("P0", "P1", "P2", "P3")
 RUNTIMES = ("compose", "kubernetes")
 KINDS = ("app", "proxy", "postgres", "redis", "external")
+# The Docker connection options of the modules (group/incident.response.docker), plus the compose CLI.
 ENGINE_FIELDS = ("docker_host", "tls", "validate_certs", "cert_path", "api_version", "use_ssh_client",
-                 "compose_cli", "timeout")
+                 "docker_timeout", "compose_cli")
 MAINTENANCE_METHODS = ("nginx", "http")
 SERVICE_FIELDS = dict(
     name=str, runtime=str, engine=str, project=str, service=str, compose_files=list, project_dir=str,
@@ -83,6 +84,11 @@ def _engines(engines):
                                % (name, host))
         out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
     return out
+
+
+def _connection(engine):
+    """The module options of an engine (module_defaults of group/incident.response.docker)."""
+    return dict((k, v) for k, v in engine.items() if k != "compose_cli")
 
 
 def _maintenance(where, m):
@@ -176,7 +182,8 @@ def service_catalog(entries, engines=None, project=None):
             raise CatalogError("%s: field 'connection.host' is required for a %s service" % (where, kind))
         svc = dict(
             name=name, runtime=runtime, kind=kind, severity=severity, engine=engine,
-            docker=engines.get(engine, {}), docker_host=engines.get(engine, {}).get("docker_host", ""),
+            docker=_connection(engines.get(engine, {})), docker_host=engines.get(engine, {}).get("docker_host", ""),
+            compose_cli=engines.get(engine, {}).get("compose_cli", ""),
             project=str(svc_project or ""), service=str(entry.get("service") or name),
             compose_files=list(entry.get("compose_files") or []), project_dir=entry.get("project_dir") or "",
             health_url=entry.get("health_url") or "", public_url=entry.get("public_url") or "",
@@ -226,6 +233,7 @@ def _derive(services, engines):
     return dict(
         services=services,
         names=list(services),
+        docker_defaults=_connection(engines["default"]),
         order=order,
         engines=engines,
         groups=groups,
