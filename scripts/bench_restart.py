@@ -1,8 +1,9 @@
 """Benchmark: lab api restart-to-healthy through incident.response.service_restart vs the floor.
 
 The floor, measured in the same run, is the least any tool can do: one raw Docker Engine API
-`restart` call, then `inspect` every 100 ms until the healthcheck says healthy. Each round
-measures, in turn:
+`restart` call, then `inspect` every 100 ms until the healthcheck says healthy, over a bare
+standard-library HTTP connection to the engine's unix socket (not the Docker SDK the modules use,
+so the SDK's own cost shows in the ratio). Each round measures, in turn:
   floor       raw API restart + 100 ms health polling
   in-process  the module's main() imported and run in this process (its whole code path:
               lookup, lock, rate limit, image record, stop/start, wait)
@@ -16,10 +17,13 @@ import fcntl
 import io
 import json
 import os
+import socket
 import statistics
 import sys
 import tempfile
 import time
+from http.client import HTTPConnection
+from urllib.parse import quote, urlencode
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "collections")]
@@ -27,22 +31,54 @@ sys.path[:0] = [REPO, os.path.join(REPO, "collections")]
 from ansible.module_utils import basic  # noqa: E402  pylint: disable=wrong-import-position
 from ansible.module_utils.common.text.converters import to_bytes  # noqa: E402
 
-from ansible_collections.incident.response.plugins.module_utils.docker_api import DockerClient  # noqa: E402
 from ansible_collections.incident.response.plugins.modules import service_restart  # noqa: E402
 from tests.ansible import run_module  # noqa: E402
 
 PROJECT, SERVICE = "incident-lab", "api"
 
 
+class RawEngine(object):
+    """The floor's client: one HTTP/1.1 request per call on a new unix socket connection, nothing else."""
+
+    def __init__(self, docker_host):
+        if not docker_host.startswith("unix://"):
+            raise SystemExit("bench_restart measures a local engine: DOCKER_HOST must be unix://, not %s" % docker_host)
+        self.path = docker_host[len("unix://"):]
+        self.version = "/v" + self.call("GET", "/version", versioned=False)["ApiVersion"]
+
+    def call(self, method, path, query=None, timeout=30, versioned=True):
+        conn = HTTPConnection("localhost", timeout=timeout)
+        conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.sock.settimeout(timeout)
+        conn.sock.connect(self.path)
+        try:
+            url = (self.version if versioned else "") + path + ("?" + urlencode(query) if query else "")
+            conn.request(method, url, headers={"Host": "docker"})
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status >= 300:
+                raise RuntimeError("%s %s: HTTP %d %s" % (method, path, resp.status, data[:200]))
+            return json.loads(data) if data else None
+        finally:
+            conn.close()
+
+    def containers(self, project, service):
+        labels = ["com.docker.compose.project=%s" % project, "com.docker.compose.service=%s" % service]
+        return self.call("GET", "/containers/json", {"all": "1", "filters": json.dumps({"label": labels})})
+
+    def inspect(self, cid):
+        return self.call("GET", "/containers/%s/json" % quote(cid))
+
+
 def api_id(client):
-    return client.containers(project=PROJECT, service=SERVICE)[0]["Id"]
+    return client.containers(PROJECT, SERVICE)[0]["Id"]
 
 
 def floor(client):
     """Raw restart, then inspect every 100 ms until healthy (after the new start)."""
     cid = api_id(client)
     began = time.monotonic()
-    client.action(cid, "restart", {"t": "10"}, timeout=60)
+    client.call("POST", "/containers/%s/restart" % cid, {"t": "10"}, timeout=60)
     while True:
         tick = time.monotonic()
         state = client.inspect(cid)["State"]
@@ -85,7 +121,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     opts = parser.parse_args()
-    client = DockerClient()
+    client = RawEngine(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
     state_dir = tempfile.mkdtemp(prefix="bench-restart-")
     args = dict(project=PROJECT, service=SERVICE, state_dir=state_dir, max_restarts=0, stop_timeout=10)
     times = {"floor": [], "in-process": [], "run_module": []}

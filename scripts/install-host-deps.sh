@@ -10,6 +10,7 @@ command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
 command -v make >/dev/null || need+=(make)
 command -v openssl >/dev/null || need+=(openssl)          # TLS for the simulated Kubernetes API in tests
+command -v socat >/dev/null || need+=(socat)              # a TLS endpoint in front of the Docker engine in tests
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)  # ansible-rulebook (EDA) engine in tests
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -20,3 +21,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 "$(dirname "$0")/ensure-dockerd.sh"
+"$(dirname "$0")/ensure-podman.sh"   # podman + its API socket for the second reference system (tests/refsys/shop)

@@ -17,7 +17,7 @@ description:
     maintenance page (O(verify_status) and O(verify_marker) in the body) or stops serving it."
   - "V(http) method: read the state from O(admin_state_url) (default O(admin_url); JSON key O(admin_state_field),
     true/false or a word such as C(enabled)/C(disabled)); when it differs, send O(admin_method) to O(admin_url) with
-    O(admin_body_on) / O(admin_body_off) (default C({O(admin_field): true|false})), O(admin_headers) and the bearer
+    O(admin_body_on) / O(admin_body_off) (by default O(admin_field) set to true or false), O(admin_headers) and the bearer
     O(token), then verify the same way."
   - Idempotent (C(changed) only when the state was switched), check mode, diff of the state.
   - Holds the per-target lock of the other action modules.
@@ -60,12 +60,12 @@ options:
     choices: [POST, PUT, PATCH]
   admin_body_on:
     description:
-      - JSON body that switches maintenance on, for example C({"mode": "enabled", "message": "{message}"});
-        C({message}) in any string is replaced by O(message).
-      - Default C({O(admin_field): true}).
+      - "JSON body that switches maintenance on, for example C({\"mode\": \"enabled\", \"message\": \"{message}\"});
+        C({message}) in any string is replaced by O(message)."
+      - "Default C({O(admin_field): true})."
     type: dict
   admin_body_off:
-    description: JSON body that switches maintenance off, for example C({"mode": "disabled"}). Default C({O(admin_field): false}).
+    description: "JSON body that switches maintenance off, for example C({\"mode\": \"disabled\"}). Default C({O(admin_field): false})."
     type: dict
   admin_headers:
     description: Extra request headers, for example an API key header. Never logged.
@@ -75,7 +75,7 @@ options:
     description: URL whose JSON answer tells the current state (O(admin_state_field)); default O(admin_url).
     type: str
   message:
-    description: Text for C({message}) in O(admin_body_on) / O(admin_body_off).
+    description: "Text for C({message}) in O(admin_body_on) / O(admin_body_off)."
     type: str
     default: Incident response in progress
   token:

@@ -15,6 +15,12 @@ description:
     healthy (Docker healthcheck, an HTTP check, a TCP port, or running) or O(deadline) passes.
   - "Escalation ladder of the runbooks: with O(escalate=true), a service still unhealthy after the restart is
     recreated with the compose CLI (C(up -d --force-recreate --no-deps <service>)) and waited for again."
+  - "A compose O(service) that has no container at all (removed, for example C(docker rm -f)) is created again
+    with the compose CLI (C(up -d --no-deps <service>)) from the project's compose files, as the runbooks'
+    C(docker compose up -d) would, and waited for; check mode says it would. The files come from O(compose_files)
+    / O(project_dir), else from the labels of the project's other containers."
+  - "Works against podman's Docker-compatible API too (O(docker_host) its socket); projects created by
+    podman-compose are recreated with podman-compose (see O(compose_cli))."
   - "Guard rails: at most O(max_restarts) restarts of one target per O(restart_window) seconds (a refusal is a
     failure naming the limit and when it frees), a per-target lock so two responses never restart the same
     service at once, and the running image is recorded first so M(incident.response.service_rollback) knows
@@ -60,7 +66,8 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
     support: none
 notes:
-  - Talks to the Docker Engine API over its unix socket; the compose CLI is only run to escalate.
+  - Talks to the Docker Engine API (or podman's Docker-compatible API); the compose CLI is only run to escalate
+    or to create a service that has no container.
 seealso:
   - module: incident.response.service_rollback
   - module: incident.response.service_state
@@ -69,23 +76,34 @@ seealso:
 EXAMPLES = r"""
 - name: Restart the api and wait for its healthcheck
   incident.response.service_restart:
-    project: incident-lab
+    project: shop
     service: api
     deadline: 60
 
 - name: P0 ladder - restart, and recreate the service if it is still down
   incident.response.service_restart:
-    project: incident-lab
+    project: shop
     service: api
     wait_for: http
-    url: http://127.0.0.1:18000/health/ready
+    url: http://127.0.0.1:8000/health/ready
     escalate: true
     deadline: 30
   register: incident_restart
 
+- name: Restart the app of a podman-compose project (podman's API socket); created again if it was removed
+  incident.response.service_restart:
+    docker_host: unix:///run/incident-podman/podman.sock
+    project: shop
+    service: app
+    compose_cli: podman-compose
+    project_dir: /srv/shop
+    wait_for: http
+    url: http://127.0.0.1:28000/health
+    escalate: true
+
 - name: Restart every worker at once, at most twice an hour
   incident.response.service_restart:
-    project: incident-lab
+    project: shop
     service: worker
     serial: false
     max_restarts: 2
@@ -117,7 +135,8 @@ after:
   type: list
   elements: dict
 phases:
-  description: Seconds each phase took, summed over replicas (C(recreate_s) only when escalated).
+  description: Seconds each phase took, summed over replicas (C(recreate_s) only when escalated; C(create_s),
+    C(healthy_s) and C(total_s) when a missing service was created).
   returned: when not check mode
   type: dict
   sample: {stop_s: 0.41, start_s: 0.12, healthy_s: 2.05, total_s: 2.61}
@@ -126,12 +145,16 @@ attempts:
   returned: when not check mode
   type: list
   elements: dict
-  sample: [{action: restart, healthy: false, reasons: {incident-lab_api_1: "health unhealthy"}}]
+  sample: [{action: restart, healthy: false, reasons: {shop_api_1: "health unhealthy"}}]
 compose_command:
-  description: The compose argv run to escalate.
-  returned: when escalated
+  description: The compose argv run to escalate, or to create a service that had no container.
+  returned: when escalated or created
   type: list
   elements: str
+created:
+  description: Whether the service had no container and was created with the compose CLI (C(up -d --no-deps)).
+  returned: always
+  type: bool
 lock_waited_s:
   description: Seconds spent waiting for another response's lock on the same target.
   returned: when not check mode
@@ -148,12 +171,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    COMPOSE_ARGSPEC, TARGET_ARGSPEC, TARGET_RULES, ComposeError, describe_target, find_containers, lock_key_of,
-    run_compose, service_of)
+    COMPOSE_ARGSPEC, TARGET_ARGSPEC, TARGET_RULES, ComposeError, cli_from_labels, compose_command, describe_target,
+    engine_is_podman, find_containers, lock_key_of, project_labels, run_compose, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
 from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, GuardError, RateLimit, TargetLock, record_image, state_dir_of)
+    GUARD_ARGSPEC, GuardError, RateLimit, TargetLock, record_image, state_dir_of, target_key)
 from ansible_collections.incident.response.plugins.module_utils.wait import (
     WAIT_ARGSPEC, probe_from_params, wait_healthy)
 
@@ -208,11 +231,63 @@ def recreate(module, client, info, replicas):
     if project == "container":
         raise ComposeError("container %s was not created by compose: it cannot be recreated" % service)
     labels = info["Config"].get("Labels") or {}
+    podman = None if cli_from_labels([labels]) else engine_is_podman(client)
     argv, _out = run_compose(module, project, labels,
                              ["up", "-d", "--force-recreate", "--no-deps", "--scale", "%s=%d" % (service, replicas), service],
-                             module.params["compose_files"], module.params["project_dir"])
+                             module.params["compose_files"], module.params["project_dir"], podman=podman)
     ids = [c["Id"] for c in client.containers(project=project, service=service, all_states=True)]
     return argv, ids
+
+
+def create_missing(module, client, result):
+    """The service has no container (removed): `compose up -d --no-deps <service>` from the project's compose
+    files (options, else the labels of the project's other containers), then wait until it is healthy."""
+    p = module.params
+    project, service = p["project"], p["service"]
+    target = describe_target(p)
+    siblings = project_labels(client, project)
+    podman = None if cli_from_labels(siblings) else engine_is_podman(client)
+    try:
+        argv, kwargs = compose_command(module, project, siblings[0] if siblings else {}, ["up", "-d", "--no-deps", service],
+                                       p["compose_files"], p["project_dir"], labels_list=siblings, podman=podman)
+    except ComposeError as exc:
+        module.fail_json(msg="no container found for %s (Docker engine at %s), and it cannot be created: %s"
+                         % (target, p["docker_host"], exc), **result)
+    state_dir = state_dir_of(module)
+    key = target_key(project, service)
+    limit = RateLimit(state_dir, key, p["max_restarts"], p["restart_window"])
+    result.update(healthy=False, escalated=False, created=True, restarted=[], before=[], compose_command=argv)
+    if module.check_mode:
+        used, _frees = limit.status()
+        result.update(changed=True, healthy=None,
+                      rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
+        module.exit_json(msg="%s has no container: would create it with %s" % (target, " ".join(argv)), **result)
+    started = time.monotonic()
+    with TargetLock(state_dir, key, p["lock_timeout"]) as lock:
+        listed = find_containers(client, p)
+        if listed:  # another response created it while we waited for the lock: the caller restarts it as asked
+            return
+        used = limit.acquire()
+        result.update(changed=True, lock_waited_s=lock.waited_s,
+                      rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
+        rc, out, err = module.run_command(argv, **kwargs)
+        if rc != 0:
+            raise ComposeError("%s failed (rc %d): %s" % (" ".join(argv), rc, (err or out).strip()[-2000:]))
+        created = time.monotonic()
+        ids = [c["Id"] for c in find_containers(client, p)]
+        if not ids:
+            raise ComposeError("%s succeeded but %s still has no container" % (" ".join(argv), target))
+        healthy, reasons, infos = wait_healthy(client, ids, probe_from_params(p), p["deadline"])
+        phases = dict(create_s=created - started, healthy_s=time.monotonic() - created,
+                      total_s=time.monotonic() - started)
+    result.update(healthy=healthy, after=[container_summary(infos.get(cid) or client.inspect(cid)) for cid in ids],
+                  attempts=[dict(action="create", healthy=healthy, reasons=named(reasons, infos))],
+                  phases=dict((k, round(v, 3)) for k, v in phases.items()))
+    if not healthy:
+        module.fail_json(msg="%s had no container; created it with %s but it is not healthy: %s"
+                         % (target, " ".join(argv), result["attempts"][-1]["reasons"]), **result)
+    module.exit_json(msg="%s had no container: created with the compose CLI and healthy in %.1fs"
+                     % (target, phases["total_s"]), **result)
 
 
 def main():
@@ -234,13 +309,17 @@ def main():
     result = dict(changed=False)
     try:
         listed = find_containers(client, p)
+        if not listed and p["service"]:
+            create_missing(module, client, result)
+            listed = find_containers(client, p)  # created by another response meanwhile: restart as asked
         if not listed:
             module.fail_json(msg="no container found for %s (Docker engine at %s)" % (target, p["docker_host"]))
         ids = [c["Id"] for c in listed]
         state_dir = state_dir_of(module)
         key = lock_key_of(listed[0])
         limit = RateLimit(state_dir, key, p["max_restarts"], p["restart_window"])
-        result.update(healthy=False, escalated=False, restarted=[c["Names"][0].lstrip("/") for c in listed])
+        result.update(healthy=False, escalated=False, created=False,
+                      restarted=[c["Names"][0].lstrip("/") for c in listed])
         if module.check_mode:
             used, frees = limit.status()
             result.update(changed=True, before=[container_summary(client.inspect(cid)) for cid in ids], healthy=None,

@@ -19,8 +19,15 @@ description:
     mounts, networks, limits, compose labels, so compose still owns it) and only the image changed; settings
     the old image brought (its environment, labels, command) are left for the new image to bring.
     Anonymous volumes are carried over.
-  - Replicas are done one at a time, each healthy before the next. If the new container cannot be created or
-    started, the old one is put back and started again.
+  - Replicas are done one at a time, each healthy before the next. The old container is stopped and renamed
+    C(<name>-rollback-<time>) while its replacement is created under its name. If the new container cannot be
+    created or started, it is removed and the old one gets its name back and is started again; either way no
+    renamed container is left behind (what could not be cleaned up is reported in RV(left_behind) and fails the task).
+  - "podman (its Docker-compatible API): ulimits are given back under the names podman accepts (C(RLIMIT_NOFILE)
+    -> C(nofile)). A container that others depend on (podman-compose creates C(depends_on) as C(--requires)) cannot
+    be removed while they exist, so its dependants are replaced with it, all or nothing: stopped, recreated from their
+    own configuration and image, and started again if they ran (RV(recreated_dependants)). The clones carry no
+    C(--requires): the Engine API cannot set it, as after C(podman-compose up --no-deps)."
   - With O(record_only=true) the module only records the running image (for example right after a deploy).
   - Check mode reports the image it would go from and to; nothing is changed or recorded.
 author:
@@ -58,24 +65,32 @@ seealso:
 EXAMPLES = r"""
 - name: Remember the good image after a deploy
   incident.response.service_rollback:
-    project: incident-lab
+    project: shop
     service: api
     record_only: true
 
 - name: Roll the api back to the image it ran before the bad deploy
   incident.response.service_rollback:
-    project: incident-lab
+    project: shop
     service: api
     wait_for: http
-    url: http://127.0.0.1:18000/health/ready
+    url: http://127.0.0.1:8000/health/ready
     deadline: 60
   register: incident_rollback
 
+- name: Roll back the app of a podman-compose project on podman's API socket
+  incident.response.service_rollback:
+    docker_host: unix:///run/incident-podman/podman.sock
+    project: shop
+    service: app
+    wait_for: http
+    url: http://127.0.0.1:28000/health
+
 - name: Roll back to a named release
   incident.response.service_rollback:
-    project: incident-lab
+    project: shop
     service: api
-    image: incident-lab/api:1.0.0
+    image: shop/api:1.0.0
 """
 
 RETURN = r"""
@@ -83,12 +98,12 @@ from_image:
   description: Image (reference and id) running before.
   returned: always
   type: dict
-  sample: {image: incident-lab/api:broken, image_id: "sha256:4be1..."}
+  sample: {image: shop/api:broken, image_id: "sha256:4be1..."}
 to_image:
   description: Image (reference and id) rolled back to (null with O(record_only)).
   returned: always
   type: dict
-  sample: {image: incident-lab/api:current, image_id: "sha256:756b..."}
+  sample: {image: shop/api:current, image_id: "sha256:756b..."}
 healthy:
   description: Whether every recreated replica became healthy (null in check mode and with O(record_only)).
   returned: always
@@ -98,6 +113,17 @@ containers:
   returned: when changed and not check mode
   type: list
   elements: dict
+recreated_dependants:
+  description: Containers recreated with the target because they depend on it (podman C(--requires)).
+  returned: when there were any
+  type: list
+  elements: str
+  sample: [shop_web_1]
+left_behind:
+  description: Containers (or clones) that could not be removed or renamed back, with the reason. Never expected.
+  returned: when there were any
+  type: list
+  elements: str
 elapsed_s:
   description: Seconds from stopping the first replica to the last one healthy.
   returned: when changed and not check mode
@@ -108,7 +134,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    TARGET_ARGSPEC, TARGET_RULES, describe_target, find_containers, lock_key_of, service_of)
+    TARGET_ARGSPEC, TARGET_RULES, describe_target, engine_is_podman, find_containers, lock_key_of, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
 from ansible_collections.incident.response.plugins.module_utils.guard import (
@@ -121,6 +147,12 @@ IMAGE_DEFAULTS = ("Cmd", "Entrypoint", "WorkingDir", "User", "Healthcheck", "Sto
 CREATE_FIELDS = ("Hostname", "Domainname", "User", "Env", "Cmd", "Entrypoint", "Labels", "WorkingDir", "Healthcheck",
                  "StopSignal", "StopTimeout", "ExposedPorts", "Volumes", "Tty", "OpenStdin", "StdinOnce",
                  "AttachStdin", "AttachStdout", "AttachStderr", "MacAddress", "Shell", "OnBuild")
+
+
+# podman reports ulimits by their kernel names (RLIMIT_NOFILE) and refuses them back on create (nofile).
+def ulimit_name(name):
+    name = (name or "").lower()
+    return name[len("rlimit_"):] if name.startswith("rlimit_") else name
 
 
 def clone_config(info, old_image, new_image):
@@ -136,6 +168,8 @@ def clone_config(info, old_image, new_image):
     image_labels = img.get("Labels") or {}
     config["Labels"] = dict((k, v) for k, v in (cfg.get("Labels") or {}).items() if image_labels.get(k) != v)
     host_config = dict(info.get("HostConfig") or {})
+    if host_config.get("Ulimits"):
+        host_config["Ulimits"] = [dict(u, Name=ulimit_name(u.get("Name"))) for u in host_config["Ulimits"]]
     network_mode = host_config.get("NetworkMode") or ""
     if network_mode in ("host", "none") or network_mode.startswith("container:") \
             or config.get("Hostname") == info["Id"][:12]:
@@ -157,31 +191,138 @@ def clone_config(info, old_image, new_image):
     return config, host_config, endpoints
 
 
-def redeploy(client, info, image_ref, stop_timeout):
-    """Replace container `info` by a clone running `image_ref`; put the old one back if that fails. Returns new id."""
-    name = info["Name"].lstrip("/")
-    old_image = client.image(info["Image"])
-    config, host_config, endpoints = clone_config(info, old_image, image_ref)
-    primary = host_config.get("NetworkMode")
-    first = dict((k, v) for k, v in endpoints.items() if k == primary) or None
-    client.action(info["Id"], "stop", {"t": str(stop_timeout)}, timeout=stop_timeout + client.timeout)
-    parked = "%s-rollback-%d" % (name, int(time.time()))
-    client.rename_container(info["Id"], parked)
-    new_id = None
-    try:
+def dependants(client, container_id):
+    """podman: the containers that depend on `container_id` (created with --requires, as podman-compose does for
+    depends_on), transitively, each after the containers it depends on. podman refuses to remove a container that
+    others depend on, so these are replaced together with it. Docker has no such dependencies: []."""
+    deps = {}
+    for listed in client.containers(all_states=True):
+        if listed["Id"] == container_id:
+            continue
+        try:
+            found = client.call("GET", "/libpod/containers/%s/json" % listed["Id"]) or {}
+        except DockerError as exc:
+            if exc.status == 404:  # removed meanwhile
+                continue
+            raise
+        if found.get("Dependencies"):
+            deps[listed["Id"]] = set(found["Dependencies"])
+    wanted, todo = set(), [container_id]
+    while todo:
+        cid = todo.pop()
+        for other, needs in deps.items():
+            if cid in needs and other not in wanted:
+                wanted.add(other)
+                todo.append(other)
+    ordered, placed = [], {container_id}
+    while wanted - set(ordered):
+        ready = sorted(c for c in wanted - set(ordered) if not (deps[c] & wanted) - placed)
+        ready = ready or sorted(wanted - set(ordered))  # a cycle: keep a stable order
+        ordered.extend(ready)
+        placed.update(ready)
+    return ordered
+
+
+class Replacement(object):
+    """Replace containers by clones, all or nothing, and never leave a renamed original behind.
+
+    Originals are stopped (dependants first) and renamed <name>-rollback-<time>; clones are created under the
+    original names and started. If anything fails before the originals are removed, the clones are removed
+    and every original gets its name back and is started again (those that ran). `left_behind` lists what
+    could not be cleaned up (reported by the module, never silent)."""
+
+    def __init__(self, client, stop_timeout):
+        self.client = client
+        self.stop_timeout = stop_timeout
+        self.parked = []  # (info, parked name, was running)
+        self.created = []  # (clone id, name)
+        self.left_behind = []
+
+    def run(self, members):
+        """members: [(info, image ref)], each after those it depends on. Returns the clones' ids, in order."""
+        client, stamp = self.client, int(time.time())
+        try:
+            for info, _image in reversed(members):  # dependants first
+                running = bool((client.inspect(info["Id"]).get("State") or {}).get("Running"))
+                client.action(info["Id"], "stop", {"t": str(self.stop_timeout)},
+                              timeout=self.stop_timeout + client.timeout)
+                self.parked.insert(0, [info, None, running])
+                parked = "%s-rollback-%d" % (info["Name"].lstrip("/"), stamp)
+                client.rename_container(info["Id"], parked)
+                self.parked[0][1] = parked
+            for index, (info, image) in enumerate(members):
+                name = info["Name"].lstrip("/")
+                new_id = self._create(info, image, name)
+                self.created.append((new_id, name))
+                if index == 0 or self.parked[index][2]:  # the target runs; dependants if they ran
+                    client.action(new_id, "start")
+        except DockerError:
+            self.undo()
+            raise
+        for info, parked, _running in reversed(self.parked):  # dependants first: podman removes them in that order
+            try:
+                client.remove_container(info["Id"], force=True)
+            except DockerError as exc:
+                self.left_behind.append("%s (%s)" % (parked, exc))
+        return [cid for cid, _name in self.created]
+
+    def _create(self, info, image, name):
+        client = self.client
+        config, host_config, endpoints = clone_config(info, client.image(info["Image"]), image)
+        primary = host_config.get("NetworkMode")
+        first = dict((k, v) for k, v in endpoints.items() if k == primary) or None
         new_id = client.create_container(name, config, host_config, {"EndpointsConfig": first} if first else None)
-        for net, ep in endpoints.items():
-            if net != primary and net not in ("host", "none", "bridge"):
-                client.connect_network(net, new_id, ep)
-        client.action(new_id, "start")
-    except DockerError:
-        if new_id:
+        try:
+            for net, ep in endpoints.items():
+                if net != primary and net not in ("host", "none", "bridge"):
+                    client.connect_network(net, new_id, ep)
+        except DockerError:
             client.remove_container(new_id, force=True)
-        client.rename_container(info["Id"], name)
-        client.action(info["Id"], "start")
-        raise
-    client.remove_container(info["Id"], force=True)
-    return new_id
+            raise
+        return new_id
+
+    def undo(self):
+        """Remove the clones, give the originals their names back and start those that ran."""
+        for new_id, name in reversed(self.created):
+            try:
+                self.client.remove_container(new_id, force=True)
+            except DockerError as exc:
+                self.left_behind.append("%s (clone %s: %s)" % (name, new_id[:12], exc))
+        for info, parked, running in self.parked:  # the target first: its dependants need it running
+            name = info["Name"].lstrip("/")
+            if parked:
+                try:
+                    self.client.rename_container(info["Id"], name)
+                except DockerError as exc:
+                    self.left_behind.append("%s (%s)" % (parked, exc))
+                    continue
+            if running:
+                try:
+                    self.client.action(info["Id"], "start")
+                except DockerError as exc:
+                    self.left_behind.append("%s not started again (%s)" % (name, exc))
+        self.created, self.parked = [], []
+
+
+def redeploy(client, info, image_ref, stop_timeout, podman=False, result=None):
+    """Replace container `info` by a clone running `image_ref` (and its podman dependants by clones of themselves);
+    put everything back if that fails. Returns the target's new id."""
+    members = [(info, image_ref)]
+    if podman:
+        for cid in dependants(client, info["Id"]):
+            dep = client.inspect(cid)
+            members.append((dep, dep["Config"]["Image"]))
+    replacement = Replacement(client, stop_timeout)
+    try:
+        ids = replacement.run(members)
+    finally:
+        if result is not None and replacement.left_behind:
+            result.setdefault("left_behind", []).extend(replacement.left_behind)
+    if result is not None and len(members) > 1:
+        result.setdefault("recreated_dependants", []).extend(m[0]["Name"].lstrip("/") for m in members[1:])
+    if replacement.left_behind:
+        raise DockerError("rolled back, but could not remove %s" % ", ".join(replacement.left_behind))
+    return ids[0]
 
 
 def image_entry(ref, image_id):
@@ -249,18 +390,25 @@ def main():
                                  % (target, current["image"], wanted["image"], len(stale)), **result)
             for info in stale:
                 record_image(state_dir, project, service, info["Config"]["Image"], info["Image"])
-                mark_bad(state_dir, project, service, info["Image"])
             probe = probe_from_params(p)
             began = time.monotonic()
             healthy, reasons, after = True, {}, {}
+            podman = engine_is_podman(client)
             for info in stale:  # one replica at a time, each healthy before the next
-                new_id = redeploy(client, info, wanted["image"], p["stop_timeout"])
+                new_id = redeploy(client, info, wanted["image"], p["stop_timeout"], podman, result)
+                # marked bad once replaced: a failed redeploy put it back, and it runs again
+                mark_bad(state_dir, project, service, info["Image"])
                 healthy, reasons, waited = wait_healthy(client, [new_id], probe, p["deadline"])
                 after.update(waited)
                 if not healthy:
                     break
     except (DockerError, GuardError, ValueError) as exc:
-        module.fail_json(msg="rollback of %s failed: %s" % (target, exc), **result)
+        msg = "rollback of %s failed: %s" % (target, exc)
+        if result.get("left_behind") and "could not remove" not in msg:
+            msg += "; and could not clean up: %s" % ", ".join(result["left_behind"])
+        elif result["changed"] and "could not remove" not in msg:
+            msg += "; the containers being replaced were put back as they were"
+        module.fail_json(msg=msg, **result)
 
     result.update(healthy=healthy, elapsed_s=round(time.monotonic() - began, 3),
                   containers=[container_summary(i) for i in after.values()])

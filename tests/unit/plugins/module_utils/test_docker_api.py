@@ -19,9 +19,9 @@ def test_demux_passes_tty_output_through():
     assert demux(b"plain tty output\n") == b"plain tty output\n"
 
 
-def test_only_unix_sockets_are_accepted():
+def test_unsupported_url_schemes_are_refused():
     with pytest.raises(DockerError, match="not supported"):
-        DockerClient("tcp://10.0.0.1:2375")
+        DockerClient("ftp://10.0.0.1:2375")
 
 
 def test_unreachable_engine_is_a_docker_error_naming_the_socket(tmp_path):
