@@ -87,7 +87,7 @@ class Probe(object):
             return False, "exited with code %s" % state.get("ExitCode"), True
         if self.wait_for == "health":
             health = (state.get("Health") or {}).get("Status")
-            if health is None:
+            if not health:  # Docker: no Health at all; podman: Health with an empty Status
                 return True, "running (no healthcheck)", False
             return health == "healthy", "health %s" % health, False
         if self.wait_for == "http":

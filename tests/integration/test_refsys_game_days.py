@@ -50,7 +50,8 @@ def run(shop, tmp_path):
 
     def _run(playbook, extra=None, **kw):
         res = run_playbook("playbooks/" + playbook, extra, args=["-i", INVENTORY],
-                           env={"INCIDENT_ROOT": str(root), "SHOP_NOTIFY_URL": receiver.url}, **kw)
+                           env={"INCIDENT_ROOT": str(root), "SHOP_NOTIFY_URL": receiver.url,
+                                "INCIDENT_STATE_DIR": str(tmp_path / "state")}, **kw)
         incidents = sorted(os.listdir(root)) if root.exists() else []
         timeline = []
         if incidents:
@@ -103,13 +104,16 @@ def test_app_killed_p0_outage_heals_it(run):
 
 
 def test_app_container_removed_is_recreated(run):
-    podman("rm", "-f", "shop_app_1")
-    assert podman("ps", "-a", "--filter", "name=shop_app", "--format", "{{.Names}}") == ""
+    # podman refuses to remove app alone (web depends on it): --depend removes web too, as a user would.
+    podman("rm", "-f", "--depend", "shop_app_1")
+    assert podman("ps", "-a", "--filter", "name=shop_(app|web)", "--format", "{{.Names}}") == ""
     res, timeline, _sent = run("p0-outage.yml")
     assert res.returncode == 0, out(res)
     assert healthy()
-    assert podman("ps", "--filter", "name=shop_app", "--format", "{{.Names}}") != ""
-    assert any(m == "mitigated" for m, _ in milestones(timeline)), milestones(timeline)
+    assert sorted(podman("ps", "--filter", "name=shop_(app|web)", "--format", "{{.Names}}").split()) == ["shop_app_1", "shop_web_1"]
+    healed = [text for m, text in milestones(timeline) if m == "mitigated"]
+    # dependencies first: app is back before web
+    assert [t.split()[0] for t in healed] == ["app", "web"], healed
 
 
 def test_bad_deploy_is_rolled_back_to_the_previous_image(run):

@@ -47,6 +47,9 @@ def test_health_probe():
     assert probe.check(info(health="healthy"))[0]
     assert probe.check(info(health="starting")) == (False, "health starting", False)
     assert probe.check(info())[0]  # no healthcheck: running is enough
+    podman = info()
+    podman["State"]["Health"] = {"Status": "", "FailingStreak": 0, "Log": None}  # podman without a healthcheck
+    assert probe.check(podman) == (True, "running (no healthcheck)", False)
     assert probe.check(info(running=False, exit_code=137)) == (False, "exited with code 137", True)
     assert probe.check(info(running=False, restarting=True)) == (False, "restarting", False)
     assert probe.check(info(paused=True, health="healthy"))[0] is False
