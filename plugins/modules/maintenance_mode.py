@@ -61,7 +61,7 @@ options:
   admin_body_on:
     description:
       - "JSON body that switches maintenance on, for example C({\"mode\": \"enabled\", \"message\": \"{message}\"});
-        C({message}) in any string is replaced by O(message)."
+        C({message}) in any string is replaced by O(notice)."
       - "Default C({O(admin_field): true})."
     type: dict
   admin_body_off:
@@ -74,7 +74,7 @@ options:
   admin_state_url:
     description: URL whose JSON answer tells the current state (O(admin_state_field)); default O(admin_url).
     type: str
-  message:
+  notice:
     description: "Text for C({message}) in O(admin_body_on) / O(admin_body_off)."
     type: str
     default: Incident response in progress
@@ -137,7 +137,7 @@ EXAMPLES = r"""
     admin_body_off: {mode: disabled}
     admin_state_field: mode
     admin_headers: {X-Admin-Key: "{{ vault_shop_admin_key }}"}
-    message: Incident response in progress
+    notice: Incident response in progress
 """
 
 RETURN = r"""
@@ -274,7 +274,7 @@ def fill(value, message):
 
 def admin_body(p):
     template = p["admin_body_on"] if p["state"] else p["admin_body_off"]
-    return fill(template, p["message"]) if template is not None else {p["admin_field"]: p["state"]}
+    return fill(template, p["notice"]) if template is not None else {p["admin_field"]: p["state"]}
 
 
 def admin_request(p, method, body=None, url=None):
@@ -341,7 +341,7 @@ def main():
         admin_body_off=dict(type="dict"),
         admin_headers=dict(type="dict", default={}, no_log=True),
         admin_state_url=dict(type="str"),
-        message=dict(type="str", default="Incident response in progress"),
+        notice=dict(type="str", default="Incident response in progress"),
         token=dict(type="str", no_log=True),
         admin_field=dict(type="str", default="enabled"),
         admin_state_field=dict(type="str", default="maintenance"),

@@ -188,6 +188,11 @@ def test_service_down_playbook_heals_a_crashlooping_deployment(k8s, tmp_path):
     milestones = [e.get("event") for e in events if e.get("type") == "milestone"]
     assert "declared" in milestones and "resolved" in milestones
     assert (incident / "report.md").exists()
-    # a second run on the healthy Deployment changes nothing
-    again = run_playbook("playbooks/k8s-service-down.yml", extra_vars=extra, env=env)
+    # a second run on the healthy Deployment changes nothing; this time it is named through the catalog
+    catalog = {"service": "checkout", "incident_k8s_kubeconfig": k8s.kubeconfig, "incident_services": [
+        {"name": "checkout", "runtime": "kubernetes", "k8s": {"deployment": "api", "namespace": "prod"}}]}
+    again = run_playbook("playbooks/k8s-service-down.yml", extra_vars=catalog, env=env)
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
+    notes = [json.loads(line).get("message", "") for path in (tmp_path / "incidents").glob("INC-*/timeline.jsonl")
+             for line in path.read_text().splitlines()]
+    assert any(n.startswith("api has every replica available: no incident") for n in notes), notes

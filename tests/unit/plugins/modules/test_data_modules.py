@@ -34,8 +34,8 @@ class FakeModule(object):
 
 
 def test_checks_are_taken_as_data_and_validated():
-    merged = pgd.merged_checks(FakeModule({"skipped": None, "extra": {"sql": "SELECT 1", "max": 1, "service": "app",
-                                                                     "playbook": "api-down"}}))
+    extra = {"sql": "SELECT 1", "max": 1, "service": "app", "playbook": "api-down"}
+    merged = pgd.merged_checks(FakeModule({"skipped": None, "extra": extra}))
     assert set(merged) == {"extra"} and merged["extra"]["max"] == 1
     for bad, why in [({"x": {"max": 1}}, "'sql' string"), ({"x": {"sql": "SELECT 1", "mx": 1}}, "unknown keys mx"),
                      ({"x": {"sql": "SELECT 1", "max": "a lot"}}, "must be a number"),
