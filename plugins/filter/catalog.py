@@ -29,7 +29,12 @@ MAINTENANCE_FIELDS = dict(
     url=str, http_method=str, body_on=dict, body_off=dict, headers=dict, state_url=str, state_field=str,
     token=str, verify_url=str, verify_status=int, verify_marker=str,
 )
-CHECK_FIELDS = dict(sql=str, max=int, min=int, severity=str, description=str, service=str, playbook=str)
+CHECK_FIELDS = dict(sql=str, max=float, min=float, severity=str, description=str, service=str, playbook=str)
+# Keys of a connection per kind (the options the postgres / redis modules take), with defaults.
+CONNECTION_FIELDS = dict(
+    postgres=dict(host=None, port=5432, user="postgres", password="", database="postgres"),
+    redis=dict(host=None, port=6379, password=None),
+)
 
 
 class CatalogError(AnsibleFilterError):
@@ -50,12 +55,15 @@ def _check_fields(where, value, fields):
         want = fields[key]
         if val is None:
             continue
-        ok = isinstance(val, want) if want is not int else (isinstance(val, int) and not isinstance(val, bool))
+        if want in (int, float):
+            ok = isinstance(val, (int, float)) and not isinstance(val, bool)
+        else:
+            ok = isinstance(val, want)
         if want is str and not ok and isinstance(val, (int, float)) and not isinstance(val, bool):
             ok = True  # a port-like number written without quotes
         if not ok:
             raise CatalogError("%s: field '%s' must be a %s, got %s %r" % (
-                where, key, {str: "string", list: "list", dict: "mapping", bool: "boolean", int: "number"}[want],
+                where, key, {str: "string", list: "list", dict: "mapping", bool: "boolean", int: "number", float: "number"}[want],
                 type(val).__name__, val))
 
 
@@ -89,6 +97,21 @@ def _engines(engines):
 def _connection(engine):
     """The module options of an engine (module_defaults of group/incident.response.docker)."""
     return dict((k, v) for k, v in engine.items() if k != "compose_cli")
+
+
+def _connection_of(where, kind, conn):
+    """A postgres / redis connection with its defaults; unknown keys (a typo) are an error."""
+    if kind not in CONNECTION_FIELDS:
+        if conn:
+            raise CatalogError("%s: field 'connection' belongs on a service of kind postgres or redis" % where)
+        return {}
+    fields = CONNECTION_FIELDS[kind]
+    _check_fields(where + ".connection", conn or {}, dict((k, object) for k in fields))
+    if not (conn or {}).get("host"):
+        raise CatalogError("%s: field 'connection.host' is required for a %s service" % (where, kind))
+    out = dict((k, v) for k, v in fields.items() if v is not None)
+    out.update((k, v) for k, v in conn.items() if v is not None)
+    return out
 
 
 def _maintenance(where, m):
@@ -177,9 +200,7 @@ def service_catalog(entries, engines=None, project=None):
             raise CatalogError("%s: field 'k8s.deployment' is required for a kubernetes service" % where)
         for f in ("health_url", "public_url"):
             _url(where, f, entry.get(f))
-        conn = entry.get("connection") or {}
-        if kind in ("postgres", "redis") and not conn.get("host"):
-            raise CatalogError("%s: field 'connection.host' is required for a %s service" % (where, kind))
+        conn = _connection_of(where, kind, entry.get("connection"))
         svc = dict(
             name=name, runtime=runtime, kind=kind, severity=severity, engine=engine,
             docker=_connection(engines.get(engine, {})), docker_host=engines.get(engine, {}).get("docker_host", ""),
@@ -276,6 +297,20 @@ def service_order(names, catalog):
     return [n for n in order if n in names] + [n for n in names if n not in order]
 
 
+def compose_services(names, catalog, dependants=False):
+    """Compose service names of catalog services (with `dependants`, also of the services that depend
+    on them), in catalog order, each once; names the catalog does not know are left out."""
+    services = (catalog or {}).get("services") or {}
+    wanted = set(n for n in names or [] if n in services)
+    if dependants:
+        wanted |= set(n for n, s in services.items() if wanted & set(s["depends_on"]))
+    out = []
+    for name in services:
+        if name in wanted and services[name]["runtime"] == "compose" and services[name]["service"] not in out:
+            out.append(services[name]["service"])
+    return out
+
+
 class FilterModule(object):
     def filters(self):
-        return {"service_catalog": service_catalog, "service_order": service_order}
+        return {"service_catalog": service_catalog, "service_order": service_order, "compose_services": compose_services}

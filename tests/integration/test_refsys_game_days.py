@@ -137,6 +137,35 @@ def test_bad_deploy_is_rolled_back_to_the_previous_image(run):
     assert {"mitigated", "resolved"} & set(events_of(timeline)), milestones(timeline)
 
 
+def test_api_down_heals_the_app_named_on_the_command_line(run):
+    podman("kill", "shop_app_1")
+    res, timeline, _sent = run("api-down.yml", {"service": "app"})
+    assert res.returncode == 0, out(res)
+    assert healthy()
+    assert any(text.startswith("app restarted") for text in texts_of(timeline, "mitigated")), milestones(timeline)
+    assert "resolved" in events_of(timeline)
+
+
+def test_database_down_brings_db_back_and_app_reconnects(run):
+    podman("stop", "-t", "2", "shop_db_1")
+    wait_for(lambda: http("http://127.0.0.1:28000/health")[0] == 503, 10, what="app reports the database down")
+    res, timeline, _sent = run("database-down.yml")
+    assert res.returncode == 0, out(res)
+    assert healthy()
+    assert "resolved" in events_of(timeline), milestones(timeline)
+
+
+@pytest.mark.parametrize("playbook, needs", [
+    ("no-active-workers.yml", "incident_workers_service"),
+    ("p1-saga-failures.yml", "remediate_data_checks.stuck_sagas"),
+    ("disk-full.yml", "incident_spool_service"),
+])
+def test_scenarios_tied_to_an_application_say_what_they_need(run, playbook, needs):
+    res, timeline, sent = run(playbook)
+    assert res.returncode != 0 and needs in res.stdout, out(res)
+    assert sent == [] and set(events_of(timeline)) <= {"note"}
+
+
 def test_maintenance_mode_over_http_on_and_off(run):
     res, _timeline, _sent = run("../tests/integration/playbooks/maintenance.yml", {"maintenance_state": "engage"})
     assert res.returncode == 0, out(res)

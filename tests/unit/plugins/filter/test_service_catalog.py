@@ -2,7 +2,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.incident.response.plugins.filter.catalog import service_catalog, service_order
+from ansible_collections.incident.response.plugins.filter.catalog import compose_services, service_catalog, service_order
 
 SHOP = [
     dict(name="web", kind="proxy", project="shop", health_url="http://127.0.0.1:28080/ping", depends_on=["app"],
@@ -71,6 +71,23 @@ def test_cycles_duplicates_and_bad_engines_are_refused():
         service_catalog([dict(name="a", project="x")], {"default": {"docker_host": "/var/run/docker.sock"}})
     with pytest.raises(AnsibleFilterError, match="must be a list"):
         service_catalog({"a": {}})
+
+
+def test_connections_get_defaults_and_typos_are_refused():
+    c = service_catalog([dict(name="db", kind="postgres", project="x", connection=dict(host="h")),
+                         dict(name="cache", kind="redis", project="x", connection=dict(host="r", password="p")),
+                         dict(name="app", project="x", depends_on=["db", "cache"]),
+                         dict(name="k", runtime="kubernetes", k8s=dict(deployment="d"), depends_on=["db"])])
+    assert c["postgres"] == dict(host="h", port=5432, user="postgres", password="", database="postgres")
+    assert c["redis"] == dict(host="r", port=6379, password="p")
+    assert compose_services(["db"], c, dependants=True) == ["db", "app"]  # k is not a compose service
+    assert compose_services(["nope", "app", ""], c) == ["app"]
+    with pytest.raises(AnsibleFilterError, match=r"\(db\).connection: unknown field 'pasword'"):
+        service_catalog([dict(name="db", kind="postgres", project="x", connection=dict(host="h", pasword="x"))])
+    with pytest.raises(AnsibleFilterError, match="belongs on a service of kind postgres or redis"):
+        service_catalog([dict(name="a", project="x", connection=dict(host="h"))])
+    assert service_catalog([dict(name="db", kind="postgres", project="x", connection=dict(host="h"),
+                                 checks=dict(ratio=dict(sql="SELECT 0.2", max=0.5)))])["checks"]["ratio"]["max"] == 0.5
 
 
 def test_project_default_and_service_order():
