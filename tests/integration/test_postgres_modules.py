@@ -144,8 +144,10 @@ def test_idle_in_transaction_blocks_then_heals(healthy_lab):
         waiter = threading.Thread(target=pg, args=("SET statement_timeout = '20s'; UPDATE saga_executions "
                                                    "SET retry_count = retry_count WHERE id = %s", (locked_id,)))
         waiter.start()
-        res = diagnose_until(lambda r: r["blocked"] and r["idle_in_transaction"], "blocked + idle in transaction",
-                             idle_in_transaction_minutes=0.01)
+        # both holders must have been idle past the threshold: wait until the report lists the two of them
+        res = diagnose_until(lambda r: r["blocked"] and len([s for s in r["idle_in_transaction"]
+                                                             if s["application"] == "lab-fault-idle-in-transaction"]) == 2,
+                             "blocked + 2 idle in transaction", idle_in_transaction_minutes=0.01)
         holders = {s["pid"] for s in res["idle_in_transaction"] if s["application"] == "lab-fault-idle-in-transaction"}
         assert len(holders) == 2 and set(res["blocked"][0]["blocked_by"]) <= holders
         assert finding(res, "blocked") and finding(res, "idle_in_transaction")

@@ -84,9 +84,8 @@ def canonical_shop(healthy_shop):
     return healthy_shop
 
 
-def test_the_engine_api_lists_the_shop_with_compose_labels():
+def test_the_engine_api_lists_the_shop_with_compose_labels(healthy_shop):
     from ansible_collections.incident.response.plugins.module_utils.docker_api import DockerClient
-    refsys("wait")
     listed = DockerClient(SOCK).containers(project="shop")
     labels = dict((c["Labels"]["com.docker.compose.service"], c["Labels"]) for c in listed)
     assert sorted(labels) == ["app", "db", "web"]
