@@ -171,6 +171,9 @@ class Report(object):
             self.not_run["postgres"] = _why_failed(res)
             self.add(name, "postgres", "unknown", "diagnostics failed: %s" % _why_failed(res))
             return
+        if res.get("readiness") == "no_attempt":  # up, but these credentials cannot check it
+            self.add(name, "postgres", "unknown", "cannot be checked: %s" % res.get("error"))
+            return
         if not res.get("ready"):
             rejecting = res.get("readiness") == "rejecting"  # it answers, but has no slot for us: overloaded, not down
             self.add(name, "postgres", "degraded" if rejecting else "down",
@@ -206,6 +209,9 @@ class Report(object):
         name = names[0]
         if not isinstance(res, dict) or res.get("skipped") or (res.get("failed") and not res.get("error")):
             self.add(name, "redis", "unknown", "diagnostics failed: %s" % _why_failed(res))
+            return
+        if res.get("auth_failed"):  # up, but these credentials cannot check it
+            self.add(name, "redis", "unknown", "cannot be checked: %s" % res.get("error"))
             return
         if not res.get("ping"):
             self.add(name, "redis", "down", "no PONG: %s" % (res.get("error") or "unreachable"))

@@ -69,6 +69,16 @@ def open_connection(params, autocommit=False, readonly=False, statement_timeout_
     return conn, None
 
 
+# libpq's words for "the server answered, but these credentials / this database cannot be used"
+# (connection-time errors carry no SQLSTATE in psycopg2, only libpq's text).
+AUTH_ERRORS = ("password authentication failed", "no pg_hba.conf entry", "authentication failed",
+               "does not exist", "permission denied for database", "no password supplied")
+
+
+def is_auth_error(text):
+    return any(words in text for words in AUTH_ERRORS)
+
+
 def connect_error(params, exc):
     """'<where> refused: <why>' when the server answered (FATAL), else '<where> unreachable: <why>'."""
     text = re.sub(r'^connection to server at "[^"]*"(?: \([^)]*\))?, port \d+ failed: ', "", error_text(exc))

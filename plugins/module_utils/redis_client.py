@@ -50,8 +50,10 @@ def require_redis(module):
         module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
 
 
-def open_client(params):
-    """Return (client, None) once the server answered PING, or (None, error message)."""
+def open_client(params, detail=False):
+    """Return (client, None) once the server answered PING, or (None, error message).
+    With `detail`, a third item says whether the server refused the credentials (it is up, but
+    nothing can be checked with them: "unknown", not "down")."""
     client = redis.Redis(host=params["host"], port=params["port"], db=params["db"],
                          username=params.get("username"), password=params.get("password"),
                          ssl=params["tls"], socket_timeout=params["timeout"],
@@ -59,8 +61,17 @@ def open_client(params):
     try:
         client.ping()
     except redis.exceptions.RedisError as exc:
-        return None, "%s unreachable: %s" % (where(params), exc)
-    return client, None
+        auth = is_auth_error(exc)
+        err = "%s %s: %s" % (where(params), "refused the credentials" if auth else "unreachable", exc)
+        return (None, err, auth) if detail else (None, err)
+    return (client, None, False) if detail else (client, None)
+
+
+def is_auth_error(exc):
+    """WRONGPASS / NOAUTH / invalid username-password pair: the server answered, the credentials are wrong."""
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return True
+    return isinstance(exc, redis.exceptions.ResponseError) and str(exc).upper().startswith(("NOAUTH", "WRONGPASS"))
 
 
 def connect(module):

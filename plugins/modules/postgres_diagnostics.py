@@ -105,10 +105,17 @@ ready:
   returned: always
   type: bool
 readiness:
-  description: C(pg_isready) vocabulary.
+  description:
+    - C(pg_isready) vocabulary - C(accepting), C(rejecting) (it answered but takes no connection, e.g. no slot left),
+      C(no_response) (down or unreachable), C(no_attempt) (it answered but refused these credentials or this
+      database - nothing could be checked).
   returned: always
   type: str
   sample: accepting
+auth_failed:
+  description: The server refused the credentials or the database (RV(readiness) C(no_attempt)).
+  returned: when the credentials were refused
+  type: bool
 error:
   description: Why the server is not ready (only with O(unreachable_ok)).
   returned: when not ready
@@ -180,7 +187,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.six import integer_types
 
 from ansible_collections.incident.response.plugins.module_utils.postgres import (
-    POSTGRES_ARGSPEC, error_text, fetch_dicts, open_connection, require_psycopg2, truncate, where)
+    POSTGRES_ARGSPEC, error_text, fetch_dicts, is_auth_error, open_connection, require_psycopg2, truncate, where)
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -259,6 +266,11 @@ class Diagnosis(object):
         rejecting = err.startswith(where(self.p) + " refused")  # the server answered: pg_isready's "rejecting"
         if not self.p["unreachable_ok"]:
             self.module.fail_json(msg=err, reachable=rejecting, ready=False)
+        if rejecting and is_auth_error(err):
+            # up, but these credentials (or this database) cannot be used: pg_isready's "no attempt"
+            self.result.update(reachable=True, readiness="no_attempt", auth_failed=True, error=err)
+            self.finding("critical", "credentials", "%s cannot be checked: %s" % (where(self.p), err.split(": ", 1)[-1]))
+            return
         self.result.update(reachable=rejecting, readiness="rejecting" if rejecting else "no_response", error=err)
         self.finding("critical", "ready", ("%s refuses connections: %s" if rejecting else "%s is down: %s")
                      % (where(self.p), err.split(": ", 1)[-1]))

@@ -67,6 +67,10 @@ ping:
   description: Whether PING returned PONG.
   returned: always
   type: bool
+auth_failed:
+  description: The server answered but refused the credentials (only with O(unreachable_ok)); nothing could be checked.
+  returned: when the server could not be used
+  type: bool
 error:
   description: Why the server is not reachable (only with O(unreachable_ok)).
   returned: when not reachable
@@ -184,12 +188,12 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_redis(module)
-    client, err = open_client(module.params)
+    client, err, auth_failed = open_client(module.params, detail=True)
     if client is None:
         if not module.params["unreachable_ok"]:
-            module.fail_json(msg=err, reachable=False)
-        module.exit_json(changed=False, reachable=False, ping=False, error=err,
-                         findings=[dict(severity="critical", check="ping", message=err)])
+            module.fail_json(msg=err, reachable=auth_failed)
+        module.exit_json(changed=False, reachable=auth_failed, ping=False, auth_failed=auth_failed, error=err,
+                         findings=[dict(severity="critical", check="credentials" if auth_failed else "ping", message=err)])
     try:
         result = diagnose(client, module.params)
     except redis_error() as exc:

@@ -190,6 +190,14 @@ def test_engine_unreachable_is_unknown_escalated_and_nothing_claimed(run):
     assert podman("ps", "--format", "{{.ID}} {{.Status}}").split("\n")[0].split()[0] == before.split("\n")[0].split()[0]
 
 
+def test_wrong_database_password_is_unknown_not_an_incident(run):
+    res, timeline, sent = run("investigate.yml", {"vault_shop_db_password": "not-the-password"})
+    assert res.returncode != 0, out(res)
+    assert events_of(timeline) == ["escalated"], milestones(timeline)
+    assert "db (cannot be checked" in texts_of(timeline)[0] and "password authentication failed" in texts_of(timeline)[0]
+    assert "not-the-password" not in json.dumps(timeline) and sent == []
+
+
 @pytest.mark.parametrize("services, field", [
     ([{"name": "app", "severity": "P9", "project": "shop"}], "severity"),
     ([{"name": "app", "project": "shop", "depends_on": ["nope"]}], "depends_on"),

@@ -326,3 +326,16 @@ def test_an_old_restart_count_under_policy_no_is_not_a_loop():
         dict(severity="info", check="restart_count", message="worker restarted 7 times (restart policy no: no longer restarting)")]
     r = report(d)
     assert r["services"]["worker"]["verdict"] == "healthy" and r["scenario"] is None
+
+
+def test_refused_credentials_are_unknown_not_down_nor_pool_exhausted():
+    d = healthy_diag()
+    d["postgres"] = dict(changed=False, reachable=True, ready=False, readiness="no_attempt", auth_failed=True,
+                         error='refused: FATAL: password authentication failed for user "app"', findings=[])
+    d["redis"] = dict(changed=False, reachable=True, ping=False, auth_failed=True, error="refused the credentials: WRONGPASS",
+                      findings=[])
+    r = report(d)
+    assert r["services"]["postgres"]["verdict"] == "unknown" and "password authentication" in r["services"]["postgres"]["reason"]
+    assert r["services"]["redis"]["verdict"] == "unknown"
+    assert "connection-pool-exhausted" not in [s["playbook"] for s in r["scenarios"]]
+    assert r["assessed"] is False and r["summary"].startswith("cannot tell")

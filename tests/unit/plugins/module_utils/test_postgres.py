@@ -7,7 +7,7 @@ import psycopg2
 import pytest
 
 from ansible_collections.incident.response.plugins.module_utils.postgres import (
-    connect_error, error_text, jsonable, open_connection, sql_words, truncate, where)
+    connect_error, error_text, is_auth_error, jsonable, open_connection, sql_words, truncate, where)
 
 PARAMS = dict(login_host="db.example", login_port=5433, login_db="app", login_user="ops", login_password="s3cret",
               connect_timeout=1, ssl_mode="disable")
@@ -76,3 +76,15 @@ def test_connect_error_says_refused_or_unreachable():
     assert connect_error(PARAMS, refused) == "PostgreSQL at db.example:5433 (db app, user ops) refused: FATAL: too many clients already"
     down = psycopg2.OperationalError('connection to server at "db.example" (10.0.0.5), port 5433 failed: Connection refused\n')
     assert connect_error(PARAMS, down) == "PostgreSQL at db.example:5433 (db app, user ops) unreachable: Connection refused"
+
+
+@pytest.mark.parametrize("text, auth", [
+    ('FATAL:  password authentication failed for user "shop"', True),
+    ('FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "shop", database "shopdb"', True),
+    ('FATAL:  database "shopdb" does not exist', True),
+    ("FATAL:  sorry, too many clients already", False),
+    ("FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute", False),
+    ("FATAL:  the database system is starting up", False),
+])
+def test_refused_credentials_are_told_from_an_overloaded_server(text, auth):
+    assert is_auth_error(text) is auth
