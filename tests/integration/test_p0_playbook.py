@@ -213,7 +213,7 @@ def test_respond_runs_api_down_for_its_alert(healthy_lab, state_dir):
         res = run_playbook("playbooks/respond.yml", extra_vars={"alert_name": "TaskSchedulerAPIDown"}, env=state_dir,
                            timeout=180)
         assert res.returncode == 0, res.stdout[-5000:]
-        assert "API down - restart, recreate, or roll back the api" in res.stdout
+        assert "API down - restart, recreate, or roll back the application service" in res.stdout
         wait_for(lambda: http(url("api", "/health/ready"))[0] == 200, timeout=10, what="api ready")
         events = [m["event"] for m in read_timeline(incident_of(res)) if m["type"] == "milestone"]
         assert {"declared", "mitigated", "resolved"} <= set(events), events
