@@ -19,13 +19,7 @@ command -v crun >/dev/null || command -v runc >/dev/null || need+=(crun)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v slirp4netns >/dev/null || need+=(slirp4netns)
 command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || { echo "missing ${need[*]}: run as root or install them" >&2; exit 1; }
-  echo "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" "${need[@]}"
 
 # default_ulimits: only when no containers.conf sets them (an operator's own choice wins).
 if ! grep -qs '^[[:space:]]*default_ulimits' "$conf"; then

@@ -13,12 +13,6 @@ command -v openssl >/dev/null || need+=(openssl)          # TLS for the simulate
 command -v socat >/dev/null || need+=(socat)              # a TLS endpoint in front of the Docker engine in tests
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)  # ansible-rulebook (EDA) engine in tests
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || { echo "missing ${need[*]}: run as root or install them" >&2; exit 1; }
-  echo "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" "${need[@]}"
 "$(dirname "$0")/ensure-dockerd.sh"
 "$(dirname "$0")/ensure-podman.sh"   # podman + its API socket for the second reference system (tests/refsys/shop)

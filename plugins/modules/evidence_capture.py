@@ -143,7 +143,7 @@ EXAMPLES = r"""
     services: [api, worker, postgres]
     since: 2h
     queries:
-      audit_log_2h: "SELECT * FROM audit_events WHERE created_at > now() - interval '2 hours' ORDER BY created_at"
+      audit_events_2h: "SELECT * FROM audit_events WHERE created_at > now() - interval '2 hours' ORDER BY created_at"
       stuck_sagas: "SELECT id, status, updated_at FROM orders WHERE status = 'RUNNING' AND updated_at < now() - interval '2 hours'"
     login_host: 127.0.0.1
     login_port: 5432
@@ -199,7 +199,7 @@ errors:
   returned: always
   type: list
   elements: dict
-  sample: [{item: "db/audit_log_2h", error: "PostgreSQL at 127.0.0.1:5432 (db shop, user shop) unreachable: ..."}]
+  sample: [{item: "db/audit_events_2h", error: "PostgreSQL at 127.0.0.1:5432 (db shop, user shop) unreachable: ..."}]
 would_collect:
   description: In check mode, what would be collected.
   returned: check mode

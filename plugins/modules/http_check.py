@@ -140,8 +140,8 @@ checks:
     api: {url: "http://127.0.0.1:8000/health", method: GET, status: 200, latency_ms: 3.1, healthy: true, reason: ok}
     nginx: {url: "http://127.0.0.1:8080/health", method: GET, status: 502, latency_ms: 1.2, healthy: false,
             reason: unexpected status 502}
-    worker: {url: "http://127.0.0.1:18001/health", method: GET, status: 0, latency_ms: 0.3, healthy: false,
-             reason: connection refused, error: "connection refused (GET http://127.0.0.1:18001/health)"}
+    worker: {url: "http://127.0.0.1:8001/health", method: GET, status: 0, latency_ms: 0.3, healthy: false,
+             reason: connection refused, error: "connection refused (GET http://127.0.0.1:8001/health)"}
 healthy:
   description: True when every check is healthy.
   returned: always

@@ -52,7 +52,7 @@ EXAMPLES = r"""
     project: shop
     service: worker
     replicas: 4
-    compose_files: ["{{ incident_compose_file }}"]
+    compose_files: [/srv/shop/compose.yml]
 """
 
 RETURN = r"""

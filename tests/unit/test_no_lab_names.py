@@ -6,9 +6,22 @@ import re
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _lab_ports():
+    """Every port of lab/.env, and its neighbours (a second api replica on 18001 is still the lab)."""
+    ports = set()
+    with open(os.path.join(REPO, "lab", ".env"), encoding="utf-8") as fh:
+        for line in fh:
+            name, _sep, value = line.strip().partition("=")
+            if name.endswith("_PORT") and value.isdigit():
+                ports.update(str(int(value) + d) for d in range(-2, 3))
+    return ports
+
+
 LAB_PATTERN = re.compile(
-    r"incident-lab|lab-only|\b(18000|18080|15432|16379|19090|19093|19099|19187|19121)\b"
-    r"|\b(saga_executions|idempotent_operations|worker_heartbeat|due_work|task_run|audit_log)\b"
+    r"incident-lab|lab-only|\b(%s)\b" % "|".join(sorted(_lab_ports())) +
+    r"|(saga_executions|idempotent_operations|worker_heartbeat|due_work|task_run|audit_log)"
     r"|/run/lab/|/var/lib/lab/|/var/spool/lab|\borchestrator\b|WORKFLOW_DATABASE|incident_(api|public)_url"
     r"|incident_webhook_sink_url")
 LAB_SERVICES = {"nginx", "api", "worker", "postgres", "redis", "prometheus", "alertmanager", "sink"}
