@@ -229,6 +229,18 @@ def find_containers(client, params, running_only=False):
     return [c for c in found if (c.get("Labels") or {}).get("com.docker.compose.oneoff") != "True"]
 
 
+def find_target(module, client, params, running_only=False, required=True):
+    """find_containers for a module: a Docker error fails it, and so does no container when `required`."""
+    try:
+        found = find_containers(client, params, running_only)
+    except DockerError as exc:
+        module.fail_json(msg="could not list the containers of %s: %s" % (describe_target(params), exc))
+    if required and not found:
+        module.fail_json(msg="no %scontainer found for %s (Docker engine at %s)"
+                         % ("running " if running_only else "", describe_target(params), params.get("docker_host")))
+    return found
+
+
 def service_of(info):
     """(project, service) of an inspected container; a plain container is its own service."""
     return service_of_labels((info.get("Config") or {}).get("Labels"), info.get("Name", ""))

@@ -93,7 +93,9 @@ class RateLimit(object):
 
     `acquire()` records the action when allowed and raises GuardError otherwise; `max` 0 disables it."""
 
-    def __init__(self, state_dir, key, max, window_s, now=time.time):  # pylint: disable=redefined-builtin
+    def __init__(self, state_dir, key, max, window_s, now=time.time,  # pylint: disable=redefined-builtin
+                 options=("max_actions", "action_window")):
+        self.options = options  # the module options that set max and window, named when refusing
         self.path = os.path.join(state_dir, "ratelimit", _safe(key) + ".json")
         self.key = key
         self.max = int(max)
@@ -124,9 +126,9 @@ class RateLimit(object):
                 raise GuardError(
                     "rate limit: %s was already acted on %d times in the last %ds (max %d per %ds); "
                     "refusing so a flapping alert cannot loop. Next slot frees in %ds (at %s UTC); "
-                    "raise max_restarts/restart_window or act by hand if this is deliberate"
+                    "raise %s/%s or act by hand if this is deliberate"
                     % (self.key, len(recent), self.window_s, self.max, self.window_s, int(frees + 0.999),
-                       time.strftime("%H:%M:%S", time.gmtime(now + frees))))
+                       time.strftime("%H:%M:%S", time.gmtime(now + frees)), self.options[0], self.options[1]))
             recent.append(now)
             _write_json(self.path, recent)
             return len(recent)

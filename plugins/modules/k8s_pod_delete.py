@@ -66,7 +66,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    action_argspec, K8sError, finish_rollout, pod_summary, run_action, selector_of)
+    K8sError, pod_summary, selector_of)
+from ansible_collections.incident.response.plugins.module_utils.k8s_actions import action_argspec, finish_rollout, run_action
 
 
 def wait_replaced(client, namespace, dep, gone, deadline):

@@ -78,7 +78,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    action_argspec, K8sError, finish_rollout, revision_of, run_action)
+    K8sError, revision_of)
+from ansible_collections.incident.response.plugins.module_utils.k8s_actions import action_argspec, finish_rollout, run_action
 
 
 def images(template):

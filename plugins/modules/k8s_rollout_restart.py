@@ -67,7 +67,8 @@ from datetime import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    action_argspec, RESTARTED_AT, deployment_summary, finish_rollout, run_action)
+    RESTARTED_AT, deployment_summary)
+from ansible_collections.incident.response.plugins.module_utils.k8s_actions import action_argspec, finish_rollout, run_action
 
 
 def main():

@@ -70,7 +70,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.guard import require_confirm
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    action_argspec, deployment_summary, finish_rollout, run_action)
+    deployment_summary)
+from ansible_collections.incident.response.plugins.module_utils.k8s_actions import action_argspec, finish_rollout, run_action
 
 
 def main():

@@ -172,11 +172,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    TARGET_ARGSPEC, describe_target, find_containers, lock_key_of)
+    TARGET_ARGSPEC, describe_target, find_target, lock_key_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError)
-from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, GuardError, TargetLock, state_dir_of, target_key)
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, target_key
+from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
 from ansible_collections.incident.response.plugins.module_utils.wait import POLL_S, http_status
 
 try:
@@ -187,6 +187,14 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
 
 class SwitchError(Exception):
     pass
+
+
+ACTION_ERRORS = (DockerError, SwitchError)
+
+
+def switching(p, where):
+    """What the guarded action is called in a failure: "maintenance mode on via nginx (<where>)"."""
+    return "maintenance mode %s via %s (%s)" % ("on" if p["state"] else "off", p["method"], where)
 
 
 def exec_ok(client, cid, argv, what):
@@ -231,11 +239,10 @@ def switch_nginx(client, cid, p, wanted, previous):
 
 
 def nginx_method(module, client, p, result):
-    listed = find_containers(client, p, running_only=True)
-    if not listed:
-        raise SwitchError("no running container for %s (Docker engine at %s)" % (describe_target(p), p["docker_host"]))
+    """Switch the site link of every running replica of the front service, under its lock."""
+    listed = find_target(module, client, p, running_only=True)
     wanted = p["maintenance_config"] if p["state"] else p["live_config"]
-    with TargetLock(state_dir_of(module), lock_key_of(listed[0]), p["lock_timeout"]):
+    with guarded_action(module, lock_key_of(listed[0]), switching(p, describe_target(p)), ACTION_ERRORS, result):
         rows = []
         for c in listed:
             current = exec_ok(client, c["Id"], ["readlink", p["site_link"]], "reading %s" % p["site_link"])
@@ -296,10 +303,9 @@ def admin_request(p, method, body=None, url=None):
 
 
 def http_method(module, p, result):
-    if not p["admin_url"]:
-        raise SwitchError("method http needs admin_url")
-    with TargetLock(state_dir_of(module), target_key(container="http-" + urlsplit(p["admin_url"]).netloc),
-                    p["lock_timeout"]):
+    """Switch the application's admin endpoint, under a lock named after its host."""
+    with guarded_action(module, target_key(container="http-" + urlsplit(p["admin_url"]).netloc),
+                        switching(p, p["admin_url"]), ACTION_ERRORS, result):
         current = is_on(admin_request(p, "GET", url=p["admin_state_url"]).get(p["admin_state_field"]))
         result["previous"] = current
         if current is not p["state"]:
@@ -361,13 +367,10 @@ def main():
     where = describe_target(p) if p["method"] == "nginx" else p["admin_url"]
     word = "on" if p["state"] else "off"
     result = dict(changed=False, previous=None, verified=None)
-    try:
-        if p["method"] == "nginx":
-            nginx_method(module, DockerClient.from_module(module), p, result)
-        else:
-            http_method(module, p, result)
-    except (DockerError, GuardError, SwitchError) as exc:
-        module.fail_json(msg="maintenance mode %s via %s (%s) failed: %s" % (word, p["method"], where, exc), **result)
+    if p["method"] == "nginx":
+        nginx_method(module, DockerClient.from_module(module), p, result)
+    else:
+        http_method(module, p, result)
 
     result.update(maintenance=p["state"], diff=dict(
         before="maintenance: %s\n" % {True: "on", False: "off", None: "unknown"}[result["previous"]],

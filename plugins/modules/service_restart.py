@@ -172,11 +172,11 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
     COMPOSE_ARGSPEC, TARGET_ARGSPEC, TARGET_RULES, ComposeError, cli_from_labels, compose_command, describe_target,
-    engine_is_podman, find_containers, lock_key_of, project_labels, run_compose, service_of)
+    engine_is_podman, find_containers, find_target, lock_key_of, project_labels, run_compose, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, GuardError, RateLimit, TargetLock, record_image, state_dir_of, target_key)
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, target_key
+from ansible_collections.incident.response.plugins.module_utils.guarded_action import RateLimitOptions, guarded_action
 from ansible_collections.incident.response.plugins.module_utils.wait import (
     WAIT_ARGSPEC, probe_from_params, wait_healthy)
 
@@ -239,37 +239,36 @@ def recreate(module, client, info, replicas):
     return argv, ids
 
 
+RESTART_LIMIT = RateLimitOptions("max_restarts", "restart_window")
+ACTION_ERRORS = (DockerError, ComposeError, ValueError)
+
+
 def create_missing(module, client, result):
     """The service has no container (removed): `compose up -d --no-deps <service>` from the project's compose
-    files (options, else the labels of the project's other containers), then wait until it is healthy."""
+    files (options, else the labels of the project's other containers), then wait until it is healthy.
+    Returns only when another response created it while this one waited for the lock."""
     p = module.params
     project, service = p["project"], p["service"]
     target = describe_target(p)
-    siblings = project_labels(client, project)
-    podman = None if cli_from_labels(siblings) else engine_is_podman(client)
     try:
+        siblings = project_labels(client, project)
+        podman = None if cli_from_labels(siblings) else engine_is_podman(client)
         argv, kwargs = compose_command(module, project, siblings[0] if siblings else {}, ["up", "-d", "--no-deps", service],
                                        p["compose_files"], p["project_dir"], labels_list=siblings, podman=podman)
-    except ComposeError as exc:
+    except (ComposeError, DockerError) as exc:
         module.fail_json(msg="no container found for %s (Docker engine at %s), and it cannot be created: %s"
                          % (target, p["docker_host"], exc), **result)
-    state_dir = state_dir_of(module)
-    key = target_key(project, service)
-    limit = RateLimit(state_dir, key, p["max_restarts"], p["restart_window"])
-    result.update(healthy=False, escalated=False, created=True, restarted=[], before=[], compose_command=argv)
-    if module.check_mode:
-        used, _frees = limit.status()
-        result.update(changed=True, healthy=None,
-                      rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
-        module.exit_json(msg="%s has no container: would create it with %s" % (target, " ".join(argv)), **result)
+    result.update(healthy=False, created=True, compose_command=argv)
     started = time.monotonic()
-    with TargetLock(state_dir, key, p["lock_timeout"]) as lock:
-        listed = find_containers(client, p)
-        if listed:  # another response created it while we waited for the lock: the caller restarts it as asked
+    with guarded_action(module, target_key(project, service), "creating %s" % target, ACTION_ERRORS, result,
+                        RESTART_LIMIT) as guard:
+        if find_containers(client, p):  # another response created it while we waited for the lock
             return
-        used = limit.acquire()
-        result.update(changed=True, lock_waited_s=lock.waited_s,
-                      rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
+        guard.consume()
+        result["changed"] = True
+        if module.check_mode:
+            result["healthy"] = None
+            module.exit_json(msg="%s has no container: would create it with %s" % (target, " ".join(argv)), **result)
         rc, out, err = module.run_command(argv, **kwargs)
         if rc != 0:
             raise ComposeError("%s failed (rc %d): %s" % (" ".join(argv), rc, (err or out).strip()[-2000:]))
@@ -280,14 +279,33 @@ def create_missing(module, client, result):
         healthy, reasons, infos = wait_healthy(client, ids, probe_from_params(p), p["deadline"])
         phases = dict(create_s=created - started, healthy_s=time.monotonic() - created,
                       total_s=time.monotonic() - started)
-    result.update(healthy=healthy, after=[container_summary(infos.get(cid) or client.inspect(cid)) for cid in ids],
-                  attempts=[dict(action="create", healthy=healthy, reasons=named(reasons, infos))],
-                  phases=dict((k, round(v, 3)) for k, v in phases.items()))
+        result.update(healthy=healthy, after=[container_summary(infos.get(cid) or client.inspect(cid)) for cid in ids],
+                      attempts=[dict(action="create", healthy=healthy, reasons=named(reasons, infos))],
+                      phases=dict((k, round(v, 3)) for k, v in phases.items()))
     if not healthy:
         module.fail_json(msg="%s had no container; created it with %s but it is not healthy: %s"
                          % (target, " ".join(argv), result["attempts"][-1]["reasons"]), **result)
     module.exit_json(msg="%s had no container: created with the compose CLI and healthy in %.1fs"
                      % (target, phases["total_s"]), **result)
+
+
+def restart_ladder(module, client, before, probe):
+    """Restart every container of `before` (inspect output); when still unhealthy and asked to, recreate the
+    service with the compose CLI. Returns (healthy, phases, attempts, ids, infos, compose argv or None)."""
+    p = module.params
+    ids = [info["Id"] for info in before]
+    healthy, phases, reasons, infos = restart_and_wait(client, ids, p["stop_timeout"], probe, p["deadline"], p["serial"])
+    attempts = [dict(action="restart", healthy=healthy, reasons=named(reasons, infos))]
+    if healthy or not p["escalate"]:
+        return healthy, phases, attempts, ids, infos, None
+    began = time.monotonic()
+    argv, ids = recreate(module, client, before[0], len(ids))
+    phases["recreate_s"] = time.monotonic() - began
+    began = time.monotonic()
+    healthy, reasons, infos = wait_healthy(client, ids, probe, p["deadline"])
+    phases["healthy_s"] += time.monotonic() - began
+    attempts.append(dict(action="recreate", healthy=healthy, reasons=named(reasons, infos)))
+    return healthy, phases, attempts, ids, infos, argv
 
 
 def main():
@@ -306,53 +324,26 @@ def main():
     target = describe_target(p)
     client = DockerClient.from_module(module)
     started = time.monotonic()
-    result = dict(changed=False)
-    try:
-        listed = find_containers(client, p)
-        if not listed and p["service"]:
-            create_missing(module, client, result)
-            listed = find_containers(client, p)  # created by another response meanwhile: restart as asked
-        if not listed:
-            module.fail_json(msg="no container found for %s (Docker engine at %s)" % (target, p["docker_host"]))
-        ids = [c["Id"] for c in listed]
-        state_dir = state_dir_of(module)
-        key = lock_key_of(listed[0])
-        limit = RateLimit(state_dir, key, p["max_restarts"], p["restart_window"])
-        result.update(healthy=False, escalated=False, created=False,
-                      restarted=[c["Names"][0].lstrip("/") for c in listed])
+    result = dict(changed=False, healthy=False, escalated=False, created=False, restarted=[], before=[])
+    listed = find_target(module, client, p, required=not p["service"])
+    if not listed:
+        create_missing(module, client, result)
+        listed = find_target(module, client, p)  # created by another response meanwhile: restart as asked
+        result["created"] = False
+    with guarded_action(module, lock_key_of(listed[0]), "restart of %s" % target, ACTION_ERRORS, result,
+                        RESTART_LIMIT) as guard:
+        before = [client.inspect(c["Id"]) for c in listed]  # under the lock: another response may have acted
+        result.update(restarted=[c["Names"][0].lstrip("/") for c in listed], before=[container_summary(i) for i in before])
+        guard.consume()
+        result["changed"] = True
         if module.check_mode:
-            used, frees = limit.status()
-            result.update(changed=True, before=[container_summary(client.inspect(cid)) for cid in ids], healthy=None,
-                          rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
-            if not limit.allowed():
-                module.warn("the rate limit would refuse this restart (%d of %d in %ds; frees in %ss)"
-                            % (used, p["max_restarts"], p["restart_window"], frees))
-            module.exit_json(msg="would restart %s (%d container(s))" % (target, len(ids)), **result)
-
-        with TargetLock(state_dir, key, p["lock_timeout"]) as lock:
-            before = [client.inspect(cid) for cid in ids]  # after the lock: another response may have acted
-            used = limit.acquire()
-            result.update(changed=True, lock_waited_s=lock.waited_s, before=[container_summary(i) for i in before],
-                          rate_limit=dict(used=used, max=p["max_restarts"], window_s=p["restart_window"]))
-            for info in before:
-                record_image(state_dir, *(service_of(info) + (info["Config"]["Image"], info["Image"])))
-            probe = probe_from_params(p)
-            healthy, phases, reasons, infos = restart_and_wait(client, ids, p["stop_timeout"], probe, p["deadline"],
-                                                               p["serial"])
-            attempts = [dict(action="restart", healthy=healthy, reasons=named(reasons, infos))]
-            if not healthy and p["escalate"]:
-                began = time.monotonic()
-                argv, ids = recreate(module, client, before[0], len(ids))
-                phases["recreate_s"] = time.monotonic() - began
-                began = time.monotonic()
-                healthy, reasons, infos = wait_healthy(client, ids, probe, p["deadline"])
-                phases["healthy_s"] += time.monotonic() - began
-                attempts.append(dict(action="recreate", healthy=healthy, reasons=named(reasons, infos)))
-                result.update(escalated=True, compose_command=argv)
-    except GuardError as exc:
-        module.fail_json(msg="restart of %s refused by a guard rail: %s" % (target, exc), **result)
-    except (DockerError, ComposeError, ValueError) as exc:
-        module.fail_json(msg="restart of %s failed: %s" % (target, exc), **result)
+            result["healthy"] = None
+            module.exit_json(msg="would restart %s (%d container(s))" % (target, len(before)), **result)
+        for info in before:
+            guard.record(service_of(info), info)
+        healthy, phases, attempts, ids, infos, argv = restart_ladder(module, client, before, probe_from_params(p))
+        if argv:
+            result.update(escalated=True, compose_command=argv)
 
     phases["total_s"] = time.monotonic() - started
     after = [container_summary(infos.get(cid) or client.inspect(cid)) for cid in ids]

@@ -134,11 +134,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    TARGET_ARGSPEC, TARGET_RULES, describe_target, engine_is_podman, find_containers, lock_key_of, service_of)
+    TARGET_ARGSPEC, TARGET_RULES, describe_target, engine_is_podman, find_target, lock_key_of, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
 from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, GuardError, TargetLock, image_history, mark_bad, previous_image, record_image, state_dir_of)
+    GUARD_ARGSPEC, image_history, mark_bad, previous_image)
+from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
 from ansible_collections.incident.response.plugins.module_utils.wait import (
     WAIT_ARGSPEC, probe_from_params, wait_healthy)
 
@@ -329,6 +330,49 @@ def image_entry(ref, image_id):
     return dict(image=ref, image_id=image_id)
 
 
+def previous_choice(module, client, guard, target, project_service, current, result):
+    """The image to roll back to when none is given: the newest recorded one that is not running and not marked
+    bad, deployed by id when its tag has moved since. Exits when an earlier rollback already left the service on
+    a good image; fails when nothing usable is recorded."""
+    wanted = previous_image(guard.state_dir, project_service[0], project_service[1], current["image_id"])
+    bad = [h["image"] for h in image_history(guard.state_dir, *project_service) if h.get("bad")]
+    if not wanted and bad:  # a second run after a rollback: stay, never go back to the bad image
+        module.exit_json(msg="%s already rolled back: it runs %s; %s was rolled back from (marked bad)"
+                         % (target, current["image"], ", ".join(bad)), **result)
+    if not wanted:
+        module.fail_json(msg="no previous image of %s is recorded in %s (only %s): pass image=<ref> (the action "
+                             "modules record the running image before each change; record_only=true records it "
+                             "after a deploy)" % (target, guard.state_dir, current["image"]), **result)
+    try:
+        if client.image(wanted["image"])["Id"] != wanted["image_id"]:
+            wanted = image_entry(wanted["image_id"], wanted["image_id"])
+        client.image(wanted["image_id"])
+    except DockerError as exc:
+        module.fail_json(msg="previous image %s (%s) of %s is no longer on the engine: %s"
+                         % (wanted["image"], wanted["image_id"][:19], target, exc), **result)
+    return wanted
+
+
+def replace_replicas(module, client, guard, project_service, stale, wanted, result):
+    """Redeploy each stale replica with `wanted`, one at a time, each healthy before the next; the image
+    replaced is marked bad once it is gone. Returns (healthy, reasons, {id: inspect} of the new replicas)."""
+    p = module.params
+    for info in stale:
+        guard.record(project_service, info)
+    probe = probe_from_params(p)
+    healthy, reasons, after = True, {}, {}
+    podman = engine_is_podman(client)
+    for info in stale:
+        new_id = redeploy(client, info, wanted["image"], p["stop_timeout"], podman, result)
+        # marked bad once replaced: a failed redeploy put it back, and it runs again
+        mark_bad(guard.state_dir, project_service[0], project_service[1], info["Image"])
+        healthy, reasons, waited = wait_healthy(client, [new_id], probe, p["deadline"])
+        after.update(waited)
+        if not healthy:
+            break
+    return healthy, reasons, after
+
+
 def main():
     argument_spec = dict(
         image=dict(type="str"),
@@ -344,71 +388,41 @@ def main():
     p = module.params
     target = describe_target(p)
     client = DockerClient.from_module(module)
-    state_dir = state_dir_of(module)
     result = dict(changed=False, healthy=None, to_image=None)
-    try:
-        listed = find_containers(client, p)
-        if not listed:
-            module.fail_json(msg="no container found for %s (Docker engine at %s)" % (target, p["docker_host"]))
-        with TargetLock(state_dir, lock_key_of(listed[0]), p["lock_timeout"]):
-            infos = [client.inspect(c["Id"]) for c in listed]
-            project, service = service_of(infos[0])
-            current = image_entry(infos[0]["Config"]["Image"], infos[0]["Image"])
-            result["from_image"] = current
-            if p["record_only"]:
-                result["changed"] = not module.check_mode and record_image(state_dir, project, service, **current)
-                module.exit_json(msg="%s runs %s (%s)" % (target, current["image"], current["image_id"][:19]), **result)
-            if p["image"]:
-                wanted = image_entry(p["image"], client.image(p["image"])["Id"])
-            else:
-                wanted = previous_image(state_dir, project, service, current["image_id"])
-                bad = [h["image"] for h in image_history(state_dir, project, service) if h.get("bad")]
-                if not wanted and bad:  # a second run after a rollback: stay, never go back to the bad image
-                    module.exit_json(msg="%s already rolled back: it runs %s; %s was rolled back from (marked bad)"
-                                     % (target, current["image"], ", ".join(bad)), **result)
-                if not wanted:
-                    module.fail_json(msg="no previous image of %s is recorded in %s (only %s): pass image=<ref> "
-                                         "(the action modules record the running image before each change; "
-                                         "record_only=true records it after a deploy)"
-                                         % (target, state_dir, current["image"]), **result)
-                # the tag may have moved since: deploy by id unless the reference still names that image
-                try:
-                    if client.image(wanted["image"])["Id"] != wanted["image_id"]:
-                        wanted = image_entry(wanted["image_id"], wanted["image_id"])
-                    client.image(wanted["image_id"])
-                except DockerError as exc:
-                    module.fail_json(msg="previous image %s (%s) of %s is no longer on the engine: %s"
-                                     % (wanted["image"], wanted["image_id"][:19], target, exc), **result)
-            result.update(to_image=wanted, diff=dict(before="image: %s\n" % current["image"],
-                                                     after="image: %s\n" % wanted["image"]))
-            stale = [i for i in infos if i["Image"] != wanted["image_id"]]
-            if not stale:
-                module.exit_json(msg="%s already runs %s" % (target, wanted["image"]), **result)
-            result["changed"] = True
-            if module.check_mode:
-                module.exit_json(msg="would roll %s back from %s to %s (%d replica(s))"
-                                 % (target, current["image"], wanted["image"], len(stale)), **result)
-            for info in stale:
-                record_image(state_dir, project, service, info["Config"]["Image"], info["Image"])
-            probe = probe_from_params(p)
-            began = time.monotonic()
-            healthy, reasons, after = True, {}, {}
-            podman = engine_is_podman(client)
-            for info in stale:  # one replica at a time, each healthy before the next
-                new_id = redeploy(client, info, wanted["image"], p["stop_timeout"], podman, result)
-                # marked bad once replaced: a failed redeploy put it back, and it runs again
-                mark_bad(state_dir, project, service, info["Image"])
-                healthy, reasons, waited = wait_healthy(client, [new_id], probe, p["deadline"])
-                after.update(waited)
-                if not healthy:
-                    break
-    except (DockerError, GuardError, ValueError) as exc:
-        msg = "rollback of %s failed: %s" % (target, exc)
-        if result.get("left_behind") and "could not remove" not in msg:
-            msg += "; and could not clean up: %s" % ", ".join(result["left_behind"])
-        elif result["changed"] and "could not remove" not in msg:
-            msg += "; the containers being replaced were put back as they were"
-        module.fail_json(msg=msg, **result)
+    listed = find_target(module, client, p)
+
+    def cleanup_note(exc):
+        if "could not remove" in str(exc):
+            return ""
+        if result.get("left_behind"):
+            return "; and could not clean up: %s" % ", ".join(result["left_behind"])
+        return "; the containers being replaced were put back as they were" if result["changed"] else ""
+
+    began = time.monotonic()
+    with guarded_action(module, lock_key_of(listed[0]), "rollback of %s" % target, (DockerError, ValueError), result,
+                        explain=cleanup_note) as guard:
+        infos = [client.inspect(c["Id"]) for c in listed]
+        project_service = service_of(infos[0])
+        current = image_entry(infos[0]["Config"]["Image"], infos[0]["Image"])
+        result["from_image"] = current
+        if p["record_only"]:
+            result["changed"] = guard.record(project_service, infos[0])
+            module.exit_json(msg="%s runs %s (%s)" % (target, current["image"], current["image_id"][:19]), **result)
+        if p["image"]:
+            wanted = image_entry(p["image"], client.image(p["image"])["Id"])
+        else:
+            wanted = previous_choice(module, client, guard, target, project_service, current, result)
+        result.update(to_image=wanted, diff=dict(before="image: %s\n" % current["image"],
+                                                 after="image: %s\n" % wanted["image"]))
+        stale = [i for i in infos if i["Image"] != wanted["image_id"]]
+        if not stale:
+            module.exit_json(msg="%s already runs %s" % (target, wanted["image"]), **result)
+        result["changed"] = True
+        if module.check_mode:
+            module.exit_json(msg="would roll %s back from %s to %s (%d replica(s))"
+                             % (target, current["image"], wanted["image"], len(stale)), **result)
+        began = time.monotonic()
+        healthy, reasons, after = replace_replicas(module, client, guard, project_service, stale, wanted, result)
 
     result.update(healthy=healthy, elapsed_s=round(time.monotonic() - began, 3),
                   containers=[container_summary(i) for i in after.values()])

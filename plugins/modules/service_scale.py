@@ -91,8 +91,8 @@ from ansible_collections.incident.response.plugins.module_utils.compose import (
     COMPOSE_ARGSPEC, ComposeError, run_compose, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, GuardError, TargetLock, record_image, state_dir_of, target_key)
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, target_key
+from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
 from ansible_collections.incident.response.plugins.module_utils.wait import (
     WAIT_ARGSPEC, probe_from_params, wait_healthy)
 
@@ -112,36 +112,32 @@ def main():
         module.fail_json(msg="replicas must be 0 or more, not %d" % p["replicas"])
     target = "service %s of compose project %s" % (p["service"], p["project"])
     client = DockerClient.from_module(module)
-    state_dir = state_dir_of(module)
     result = dict(changed=False, healthy=None)
-    try:
-        with TargetLock(state_dir, target_key(p["project"], p["service"]), p["lock_timeout"]):
-            every = client.containers(project=p["project"], service=p["service"])
-            running = [c for c in every if c.get("State") in ("running", "paused", "restarting")]
-            result.update(before=len(running), after=p["replicas"],
-                          diff=dict(before="%s replicas: %d\n" % (p["service"], len(running)),
-                                    after="%s replicas: %d\n" % (p["service"], p["replicas"])))
-            if len(running) == p["replicas"]:
-                module.exit_json(msg="%s already runs %d replica(s)" % (target, p["replicas"]), **result)
-            result["changed"] = True
-            if module.check_mode:
-                module.exit_json(msg="would scale %s from %d to %d replica(s)" % (target, len(running), p["replicas"]),
-                                 **result)
-            if not every:
-                module.fail_json(msg="%s has no container: compose labels tell where its compose file is, so create "
-                                     "it once first (compose up) or pass compose_files" % target, **result)
-            labels = every[0].get("Labels") or {}
-            info = client.inspect(every[0]["Id"])
-            record_image(state_dir, *(service_of(info) + (info["Config"]["Image"], info["Image"])))
-            began = time.monotonic()
-            argv, _out = run_compose(module, p["project"], labels,
-                                     ["up", "-d", "--no-recreate", "--no-deps", "--scale",
-                                      "%s=%d" % (p["service"], p["replicas"]), p["service"]],
-                                     p["compose_files"], p["project_dir"])
-            ids = [c["Id"] for c in client.containers(project=p["project"], service=p["service"], all_states=False)]
-            healthy, reasons, infos = wait_healthy(client, ids, probe_from_params(p), p["deadline"])
-    except (DockerError, GuardError, ComposeError, ValueError) as exc:
-        module.fail_json(msg="could not scale %s: %s" % (target, exc), **result)
+    with guarded_action(module, target_key(p["project"], p["service"]), "scaling %s" % target,
+                        (DockerError, ComposeError, ValueError), result) as guard:
+        every = client.containers(project=p["project"], service=p["service"])
+        running = [c for c in every if c.get("State") in ("running", "paused", "restarting")]
+        result.update(before=len(running), after=p["replicas"],
+                      diff=dict(before="%s replicas: %d\n" % (p["service"], len(running)),
+                                after="%s replicas: %d\n" % (p["service"], p["replicas"])))
+        if len(running) == p["replicas"]:
+            module.exit_json(msg="%s already runs %d replica(s)" % (target, p["replicas"]), **result)
+        result["changed"] = True
+        if module.check_mode:
+            module.exit_json(msg="would scale %s from %d to %d replica(s)" % (target, len(running), p["replicas"]),
+                             **result)
+        if not every:
+            module.fail_json(msg="%s has no container: compose labels tell where its compose file is, so create "
+                                 "it once first (compose up) or pass compose_files" % target, **result)
+        info = client.inspect(every[0]["Id"])
+        guard.record(service_of(info), info)
+        began = time.monotonic()
+        argv, _out = run_compose(module, p["project"], every[0].get("Labels") or {},
+                                 ["up", "-d", "--no-recreate", "--no-deps", "--scale",
+                                  "%s=%d" % (p["service"], p["replicas"]), p["service"]],
+                                 p["compose_files"], p["project_dir"])
+        ids = [c["Id"] for c in client.containers(project=p["project"], service=p["service"], all_states=False)]
+        healthy, reasons, infos = wait_healthy(client, ids, probe_from_params(p), p["deadline"])
 
     result.update(after=len(ids), healthy=healthy, compose_command=argv, elapsed_s=round(time.monotonic() - began, 3),
                   containers=[container_summary(infos[cid]) for cid in ids])

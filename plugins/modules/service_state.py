@@ -80,11 +80,11 @@ skipped:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    TARGET_ARGSPEC, TARGET_RULES, describe_target, find_containers, lock_key_of)
+    TARGET_ARGSPEC, TARGET_RULES, describe_target, find_target, lock_key_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
     DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, GuardError, TargetLock, state_dir_of)
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
+from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
 from ansible_collections.incident.response.plugins.module_utils.wait import (
     WAIT_ARGSPEC, probe_from_params, wait_healthy)
 
@@ -120,36 +120,32 @@ def main():
     p = module.params
     target = describe_target(p)
     client = DockerClient.from_module(module)
-    try:
-        listed = find_containers(client, p)
-        if not listed:
-            module.fail_json(msg="no container found for %s (Docker engine at %s)" % (target, p["docker_host"]))
-        with TargetLock(state_dir_of(module), lock_key_of(listed[0]), p["lock_timeout"]):
-            listed = find_containers(client, p)  # fresh states, now that nobody else acts on it
-            rows, touched, skipped = [], [], []
-            for c in listed:
-                name, now = c["Names"][0].lstrip("/"), current_state(c)
-                verb = plan(p["state"], now)
-                if verb == "skip":
-                    skipped.append(name)
-                    verb = None
-                rows.append(dict(name=name, id=c["Id"][:12], before=now, action=verb or "none"))
-                if verb and not module.check_mode:
-                    query = {"t": str(p["stop_timeout"])} if verb == "stop" else None
-                    client.action(c["Id"], verb, query, timeout=p["stop_timeout"] + client.timeout)
-                    touched.append(c["Id"])
-            healthy = None
-            infos = {}
-            if touched and p["state"] in ("started", "unpaused"):
-                healthy, reasons, infos = wait_healthy(client, touched, probe_from_params(p), p["deadline"])
-            for row, c in zip(rows, listed):
-                if row["action"] != "none" and not module.check_mode:
-                    summary = container_summary(infos.get(c["Id"]) or client.inspect(c["Id"]))
-                    row.update(after=summary["status"], health=summary["health"])
-                else:
-                    row["after"] = row["before"] if row["action"] == "none" else EXPECTED[p["state"]]
-    except (DockerError, GuardError, ValueError) as exc:
-        module.fail_json(msg="could not put %s in state %s: %s" % (target, p["state"], exc))
+    listed = find_target(module, client, p)
+    with guarded_action(module, lock_key_of(listed[0]), "putting %s in state %s" % (target, p["state"]),
+                        (DockerError, ValueError)):
+        listed = find_target(module, client, p)  # fresh states, now that nobody else acts on it
+        rows, touched, skipped = [], [], []
+        for c in listed:
+            name, now = c["Names"][0].lstrip("/"), current_state(c)
+            verb = plan(p["state"], now)
+            if verb == "skip":
+                skipped.append(name)
+                verb = None
+            rows.append(dict(name=name, id=c["Id"][:12], before=now, action=verb or "none"))
+            if verb and not module.check_mode:
+                query = {"t": str(p["stop_timeout"])} if verb == "stop" else None
+                client.action(c["Id"], verb, query, timeout=p["stop_timeout"] + client.timeout)
+                touched.append(c["Id"])
+        healthy = None
+        infos = {}
+        if touched and p["state"] in ("started", "unpaused"):
+            healthy, reasons, infos = wait_healthy(client, touched, probe_from_params(p), p["deadline"])
+        for row, c in zip(rows, listed):
+            if row["action"] != "none" and not module.check_mode:
+                summary = container_summary(infos.get(c["Id"]) or client.inspect(c["Id"]))
+                row.update(after=summary["status"], health=summary["health"])
+            else:
+                row["after"] = row["before"] if row["action"] == "none" else EXPECTED[p["state"]]
 
     changed = any(r["action"] != "none" for r in rows)
     result = dict(changed=changed, containers=rows, healthy=healthy, skipped=skipped,
