@@ -17,8 +17,10 @@ import json
 import os
 import sys
 
-from ansible_collections.incident.response.plugins.module_utils.docker_api import DockerError
-from ansible_collections.incident.response.plugins.module_utils.guard import target_key
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.incident.response.plugins.module_utils.docker_api import DOCKER_ARGSPEC, DockerError
+from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, target_key
+from ansible_collections.incident.response.plugins.module_utils.wait import WAIT_ARGSPEC
 
 CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
@@ -210,6 +212,29 @@ TARGET_ARGSPEC = dict(
 )
 TARGET_RULES = dict(mutually_exclusive=[["service", "container"]], required_one_of=[["service", "container"]],
                     required_by={"service": "project"})
+
+
+WAIT_RULES = [("wait_for", "http", ["url"]), ("wait_for", "tcp", ["port"])]
+
+
+def action_module(own, target=True, compose=False, wait=True, **rules):
+    """The AnsibleModule of a Docker action module: its `own` options over the shared option sets (engine,
+    guard rails, and as asked the target, the compose files and the wait), check mode supported, and the
+    rules those sets need plus the module's own `rules` (lists are added to, not replaced)."""
+    spec = dict(DOCKER_ARGSPEC, **GUARD_ARGSPEC)
+    merged = dict(mutually_exclusive=[], required_one_of=[], required_by={}, required_if=[])
+    for wanted, options, needs in ((target, TARGET_ARGSPEC, TARGET_RULES), (compose, COMPOSE_ARGSPEC, {}),
+                                   (wait, WAIT_ARGSPEC, dict(required_if=WAIT_RULES)), (True, own, rules)):
+        if not wanted:
+            continue
+        spec.update(options)
+        for key, value in needs.items():
+            if isinstance(value, dict):
+                merged[key].update(value)
+            else:
+                merged[key] = merged[key] + list(value)
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                         **dict((k, v) for k, v in merged.items() if v))
 
 
 def describe_target(params):

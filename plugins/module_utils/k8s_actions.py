@@ -32,14 +32,19 @@ def action_argspec(**options):
     return spec
 
 
-def run_action(module, name, action):
-    """Connect, then run `action(client, namespace, consume)` on the guarded-action path: it returns
-    (result, failed) and calls consume() right before it changes anything (what the rate limit counts).
+def run_action(module, name, action, unfinished):
+    """Connect, run `action(client, namespace, consume)` on the guarded-action path and end the module.
+
+    `action` returns (result, failed) and calls consume() right before it changes anything (what the rate limit
+    counts); a failed rollout fails with `unfinished` ("rollout restart of api did not complete") and the reason.
     Every refusal or API error becomes one clear failure."""
     client, namespace = K8sClient.from_module(module)
     with guarded_action(module, "k8s-%s-%s" % (namespace, name), "%s/%s" % (namespace, name), (K8sError,),
                         limit=ACTION_LIMIT) as guard:
-        return action(client, namespace, guard.consume)
+        result, failed = action(client, namespace, guard.consume)
+    if failed:
+        module.fail_json(msg="%s: %s" % (unfinished, result.get("rollout_reason")), **result)
+    module.exit_json(**result)
 
 
 def finish_rollout(module, client, namespace, name, started):

@@ -29,12 +29,9 @@ options:
     type: int
     default: 3
 extends_documentation_fragment:
+  - incident.response.attributes
   - incident.response.k8s
   - incident.response.k8s.ACTION
-attributes:
-  check_mode:
-    description: Reports what it would change and changes nothing.
-    support: full
 author:
   - incident.response contributors (@incident-response)
 """
@@ -104,10 +101,7 @@ def main():
         fields, failed = finish_rollout(module, client, namespace, name, started)
         return dict(changed=True, deleted=victims, **fields), failed
 
-    result, failed = run_action(module, name, delete)
-    if failed:
-        module.fail_json(msg="%s not available again after deleting its pods: %s" % (name, result["rollout_reason"]), **result)
-    module.exit_json(**result)
+    run_action(module, name, delete, "%s not available again after deleting its pods" % name)
 
 
 if __name__ == "__main__":

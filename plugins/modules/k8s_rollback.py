@@ -24,15 +24,9 @@ options:
     description: Revision to go back to (see M(incident.response.k8s_workload_info) C(history)). Default, the previous one.
     type: int
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.k8s
   - incident.response.k8s.ACTION
-attributes:
-  check_mode:
-    description: Reports what it would change and changes nothing.
-    support: full
-  diff_mode:
-    description: Shows the change as before and after.
-    support: full
 author:
   - incident.response contributors (@incident-response)
 """
@@ -115,10 +109,7 @@ def main():
         fields, failed = finish_rollout(module, client, namespace, name, started)
         return dict(changed=True, **dict(result, **fields)), failed
 
-    result, failed = run_action(module, name, rollback)
-    if failed:
-        module.fail_json(msg="rollback of %s did not complete: %s" % (name, result["rollout_reason"]), **result)
-    module.exit_json(**result)
+    run_action(module, name, rollback, "rollback of %s did not complete" % name)
 
 
 if __name__ == "__main__":

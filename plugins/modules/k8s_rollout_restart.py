@@ -21,12 +21,9 @@ options:
     type: str
     required: true
 extends_documentation_fragment:
+  - incident.response.attributes
   - incident.response.k8s
   - incident.response.k8s.ACTION
-attributes:
-  check_mode:
-    description: Reports what it would change and changes nothing.
-    support: full
 author:
   - incident.response contributors (@incident-response)
 """
@@ -87,10 +84,7 @@ def main():
         fields, failed = finish_rollout(module, client, namespace, name, started)
         return dict(changed=True, before=before, **fields), failed
 
-    result, failed = run_action(module, name, restart)
-    if failed:
-        module.fail_json(msg="rollout restart of %s did not complete: %s" % (name, result["rollout_reason"]), **result)
-    module.exit_json(**result)
+    run_action(module, name, restart, "rollout restart of %s did not complete" % name)
 
 
 if __name__ == "__main__":

@@ -29,15 +29,9 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.k8s
   - incident.response.k8s.ACTION
-attributes:
-  check_mode:
-    description: Reports what it would change and changes nothing.
-    support: full
-  diff_mode:
-    description: Shows the change as before and after.
-    support: full
 author:
   - incident.response contributors (@incident-response)
 """
@@ -96,10 +90,7 @@ def main():
         fields, failed = finish_rollout(module, client, namespace, name, started)
         return dict(changed=True, before=before, diff=diff, **fields), failed
 
-    result, failed = run_action(module, name, scale)
-    if failed:
-        module.fail_json(msg="%s did not reach %d available replicas: %s" % (name, replicas, result["rollout_reason"]), **result)
-    module.exit_json(**result)
+    run_action(module, name, scale, "%s did not reach %d available replicas" % (name, replicas))
 
 
 if __name__ == "__main__":

@@ -31,11 +31,8 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - incident.response.attributes.info
   - incident.response.k8s
-attributes:
-  check_mode:
-    description: Reports what it would change and changes nothing.
-    support: full
 author:
   - incident.response contributors (@incident-response)
 """

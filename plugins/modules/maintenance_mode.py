@@ -24,6 +24,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.actions
   - incident.response.actions.target
   - incident.response.actions.guard
@@ -108,13 +109,6 @@ options:
       - With O(method=nginx), also the longest wait for the workers of the old configuration to exit after the reload.
     type: float
     default: 10.0
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -21,6 +21,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.info
   - incident.response.postgres
 options:
   long_running_minutes:

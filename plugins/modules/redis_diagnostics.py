@@ -18,6 +18,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.info
   - incident.response.redis
 options:
   memory_warn_percent:

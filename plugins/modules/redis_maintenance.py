@@ -19,6 +19,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.redis
 options:
   action:

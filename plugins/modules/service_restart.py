@@ -29,6 +29,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes
   - incident.response.actions
   - incident.response.actions.target
   - incident.response.actions.compose
@@ -58,13 +59,6 @@ options:
     description: Length in seconds of the rate-limit window.
     type: int
     default: 900
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
-    support: none
 notes:
   - Talks to the Docker Engine API (or podman's Docker-compatible API); the compose CLI is only run to escalate
     or to create a service that has no container.
@@ -169,16 +163,14 @@ rate_limit:
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    COMPOSE_ARGSPEC, TARGET_ARGSPEC, TARGET_RULES, ComposeError, cli_from_labels, compose_command, describe_target,
-    engine_is_podman, find_containers, find_target, lock_key_of, project_labels, run_compose, service_of)
+    ComposeError, action_module, cli_from_labels, compose_command, describe_target, engine_is_podman, find_containers,
+    find_target, lock_key_of, project_labels, run_compose, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
-    DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, target_key
+    DockerClient, DockerError, container_summary)
+from ansible_collections.incident.response.plugins.module_utils.guard import target_key
 from ansible_collections.incident.response.plugins.module_utils.guarded_action import RateLimitOptions, guarded_action
-from ansible_collections.incident.response.plugins.module_utils.wait import (
-    WAIT_ARGSPEC, probe_from_params, wait_healthy)
+from ansible_collections.incident.response.plugins.module_utils.wait import probe_from_params, wait_healthy
 
 
 def act(pool, client, batch, verb, stop_timeout):
@@ -309,17 +301,13 @@ def restart_ladder(module, client, before, probe):
 
 
 def main():
-    argument_spec = dict(
+    module = action_module(dict(
         stop_timeout=dict(type="int", default=10),
         serial=dict(type="bool", default=True),
         escalate=dict(type="bool", default=False),
         max_restarts=dict(type="int", default=3),
         restart_window=dict(type="int", default=900),
-    )
-    for spec in (DOCKER_ARGSPEC, TARGET_ARGSPEC, COMPOSE_ARGSPEC, WAIT_ARGSPEC, GUARD_ARGSPEC):
-        argument_spec.update(spec)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("wait_for", "http", ["url"]), ("wait_for", "tcp", ["port"])], **TARGET_RULES)
+    ), compose=True)
     p = module.params
     target = describe_target(p)
     client = DockerClient.from_module(module)

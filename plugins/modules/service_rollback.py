@@ -33,6 +33,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.actions
   - incident.response.actions.target
   - incident.response.actions.wait
@@ -51,13 +52,6 @@ options:
     description: Seconds the old container gets to stop after SIGTERM before it is killed.
     type: int
     default: 10
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
-    support: full
 seealso:
   - module: incident.response.service_restart
 """
@@ -132,16 +126,13 @@ elapsed_s:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    TARGET_ARGSPEC, TARGET_RULES, describe_target, engine_is_podman, find_target, lock_key_of, service_of)
+    action_module, describe_target, engine_is_podman, find_target, lock_key_of, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
-    DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import (
-    GUARD_ARGSPEC, image_history, mark_bad, previous_image)
+    DockerClient, DockerError, container_summary)
+from ansible_collections.incident.response.plugins.module_utils.guard import image_history, mark_bad, previous_image
 from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
-from ansible_collections.incident.response.plugins.module_utils.wait import (
-    WAIT_ARGSPEC, probe_from_params, wait_healthy)
+from ansible_collections.incident.response.plugins.module_utils.wait import probe_from_params, wait_healthy
 
 # Config fields the image also sets: dropped when equal to the old image's, so the new image brings its own.
 IMAGE_DEFAULTS = ("Cmd", "Entrypoint", "WorkingDir", "User", "Healthcheck", "StopSignal", "ExposedPorts", "Volumes")
@@ -374,17 +365,11 @@ def replace_replicas(module, client, guard, project_service, stale, wanted, resu
 
 
 def main():
-    argument_spec = dict(
+    module = action_module(dict(
         image=dict(type="str"),
         record_only=dict(type="bool", default=False),
         stop_timeout=dict(type="int", default=10),
-    )
-    for spec in (DOCKER_ARGSPEC, TARGET_ARGSPEC, WAIT_ARGSPEC, GUARD_ARGSPEC):
-        argument_spec.update(spec)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=TARGET_RULES["mutually_exclusive"] + [["image", "record_only"]],
-                           required_one_of=TARGET_RULES["required_one_of"], required_by=TARGET_RULES["required_by"],
-                           required_if=[("wait_for", "http", ["url"]), ("wait_for", "tcp", ["port"])])
+    ), mutually_exclusive=[["image", "record_only"]])
     p = module.params
     target = describe_target(p)
     client = DockerClient.from_module(module)

@@ -20,6 +20,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.actions
   - incident.response.actions.compose
   - incident.response.actions.wait
@@ -37,13 +38,6 @@ options:
     description: Number of running replicas wanted (V(0) stops and removes them all).
     type: int
     required: true
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
-    support: full
 """
 
 EXAMPLES = r"""
@@ -86,27 +80,21 @@ elapsed_s:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    COMPOSE_ARGSPEC, ComposeError, run_compose, service_of)
+    ComposeError, action_module, run_compose, service_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
-    DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC, target_key
+    DockerClient, DockerError, container_summary)
+from ansible_collections.incident.response.plugins.module_utils.guard import target_key
 from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
-from ansible_collections.incident.response.plugins.module_utils.wait import (
-    WAIT_ARGSPEC, probe_from_params, wait_healthy)
+from ansible_collections.incident.response.plugins.module_utils.wait import probe_from_params, wait_healthy
 
 
 def main():
-    argument_spec = dict(
+    module = action_module(dict(
         project=dict(type="str", required=True),
         service=dict(type="str", required=True),
         replicas=dict(type="int", required=True),
-    )
-    for spec in (DOCKER_ARGSPEC, COMPOSE_ARGSPEC, WAIT_ARGSPEC, GUARD_ARGSPEC):
-        argument_spec.update(spec)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("wait_for", "http", ["url"]), ("wait_for", "tcp", ["port"])])
+    ), target=False, compose=True)
     p = module.params
     if p["replicas"] < 0:
         module.fail_json(msg="replicas must be 0 or more, not %d" % p["replicas"])

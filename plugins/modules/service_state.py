@@ -19,6 +19,7 @@ description:
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes.diff
   - incident.response.actions
   - incident.response.actions.target
   - incident.response.actions.wait
@@ -36,13 +37,6 @@ options:
     description: Seconds a replica gets to stop after SIGTERM before it is killed (V(stopped) only).
     type: int
     default: 10
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in diff mode) when in diff mode.
-    support: full
 """
 
 EXAMPLES = r"""
@@ -78,15 +72,12 @@ skipped:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.incident.response.plugins.module_utils.compose import (
-    TARGET_ARGSPEC, TARGET_RULES, describe_target, find_target, lock_key_of)
+    action_module, describe_target, find_target, lock_key_of)
 from ansible_collections.incident.response.plugins.module_utils.docker_api import (
-    DOCKER_ARGSPEC, DockerClient, DockerError, container_summary)
-from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
+    DockerClient, DockerError, container_summary)
 from ansible_collections.incident.response.plugins.module_utils.guarded_action import guarded_action
-from ansible_collections.incident.response.plugins.module_utils.wait import (
-    WAIT_ARGSPEC, probe_from_params, wait_healthy)
+from ansible_collections.incident.response.plugins.module_utils.wait import probe_from_params, wait_healthy
 
 
 EXPECTED = dict(stopped="exited", started="running", paused="paused", unpaused="running")
@@ -109,14 +100,10 @@ def plan(state, now):
 
 
 def main():
-    argument_spec = dict(
+    module = action_module(dict(
         state=dict(type="str", required=True, choices=["stopped", "started", "paused", "unpaused"]),
         stop_timeout=dict(type="int", default=10),
-    )
-    for spec in (DOCKER_ARGSPEC, TARGET_ARGSPEC, WAIT_ARGSPEC, GUARD_ARGSPEC):
-        argument_spec.update(spec)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("wait_for", "http", ["url"]), ("wait_for", "tcp", ["port"])], **TARGET_RULES)
+    ))
     p = module.params
     target = describe_target(p)
     client = DockerClient.from_module(module)
