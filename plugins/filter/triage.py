@@ -10,6 +10,35 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+# Check code -> the scenario playbook (playbooks/<name>.yml) that handles it: the one place triage names playbooks.
+# Every evidence item carries a code (<source>.<what>, listed in triage_report.yml); decisions read codes, never
+# messages. The triage.* codes are triage's own conclusions, not evidence. Within a severity, the scenarios keep the
+# order container causes, resource causes, a service's down playbook, rollback, high-error-rate.
+SCENARIO_OF = {
+    "postgres.down": "database-down",
+    "docker.oom_killed": "oom-killed",
+    "docker.restart_loop": "container-restart-loop",
+    "docker.restart_count": "container-restart-loop",
+    "postgres.pool_exhausted": "connection-pool-exhausted",
+    "postgres.connections": "connection-pool-exhausted",
+    "postgres.long_running": "p2-db-performance",
+    "postgres.idle_in_transaction": "p2-db-performance",
+    "postgres.blocked": "p2-db-performance",
+    "redis.memory": "redis-memory",
+    "host.disk": "disk-full",
+    "host.inodes": "disk-full",
+    "changes.recent_deploy": "rollback",
+    "triage.p0_outage": "p0-outage",   # several P0 services down, or one without a down playbook of its own
+    "triage.degraded": "high-error-rate",  # degraded, and nothing above explains it
+}
+# Container causes, tried in this order on every broken service, and whether they rank as an outage of the service
+# even while it is only degraded (a flapping container will be down again).
+CONTAINER_CAUSES = (("postgres.down", False), ("docker.oom_killed", False),
+                    ("docker.restart_loop", True), ("docker.restart_count", True))
+# service_info finding check -> evidence code, for the findings that explain a container state.
+DOCKER_REASONS = {"container_state": "docker.exited", "restart_loop": "docker.restart_loop", "missing": "docker.missing",
+                  "health": "docker.health", "oom_killed": "docker.oom_killed"}
+
 VERDICT_RANK = {"down": 3, "degraded": 2, "unknown": 1, "healthy": 0}
 # A check that could not run outranks one that passed: unknown is never healthy.
 STATUS_RANK = {"down": 4, "degraded": 3, "unknown": 2, "ok": 1, "info": 0}
@@ -25,8 +54,6 @@ DEFAULT_THRESHOLDS = dict(
     fatal_patterns=["FATAL", "CRITICAL"],
 )
 
-DB_PERFORMANCE_CHECKS = ("long_running", "idle_in_transaction", "blocked")
-
 
 def _ok(result):
     """A registered result that ran (not skipped, not failed)."""
@@ -39,6 +66,45 @@ def _why_failed(result):
     if result.get("skipped"):
         return "skipped"
     return result.get("msg") or result.get("error") or "failed"
+
+
+def _stopped(container):
+    """A container service_info reports with a container_state finding (neither running nor restarting)."""
+    return not container.get("running") and not container.get("restarting") and container.get("status") != "restarting"
+
+
+def docker_codes(info):
+    """The evidence code of each finding of one service_info service, in order. A container_state finding is
+    docker.oom_killed when the container it is about was OOM-killed: service_info lists the findings of its stopped
+    containers in the containers' order (one each), so the n-th such finding is the n-th stopped container's."""
+    stopped = [c for c in info.get("containers") or [] if _stopped(c)]
+    codes, nth = [], 0
+    for f in info.get("findings") or []:
+        check = f.get("check")
+        code = DOCKER_REASONS.get(check, "docker.%s" % check)
+        if check == "container_state":
+            mine = stopped[nth:nth + 1] or stopped  # a hand-made result may not list every container
+            nth += 1
+            code = "docker.oom_killed" if any(c.get("oom_killed") for c in mine) else code
+        codes.append(code)
+    return codes
+
+
+def disk_rows(res, check):
+    """The filesystem row behind each `check` (disk or inodes) finding of a host_facts result, in the findings' order
+    (None when the result lists too few rows). host_facts flags every row at or above one threshold per severity,
+    host disks then container disks, and sorts its findings by severity keeping that order: the critical findings
+    are the fullest rows, in row order, and the warnings the next fullest."""
+    key = "percent" if check == "disk" else "inodes_percent"
+    rows = list(res.get("disks") or []) + list(res.get("container_disks") or [])
+    findings = [f for f in res.get("findings") or [] if f.get("check") == check]
+    ranked = sorted(range(len(rows)), key=lambda i: -(rows[i].get(key) or 0))
+    by_severity, taken = {}, 0
+    for severity in ("critical", "warning"):
+        count = sum(1 for f in findings if f.get("severity") == severity)
+        by_severity[severity] = iter([rows[i] for i in sorted(ranked[taken:taken + count])])
+        taken += count
+    return [next(by_severity.get(f.get("severity"), iter(())), None) for f in findings]
 
 
 class Report(object):
@@ -56,9 +122,10 @@ class Report(object):
         self.not_run = {}
 
     # -- evidence --------------------------------------------------------------------------
-    def add(self, service, source, status, message):
-        """status: down | degraded | ok | info | unknown."""
-        self.evidence.setdefault(service, []).append(dict(source=source, status=status, message=message))
+    def add(self, service, source, status, check, message):
+        """status: down | degraded | ok | info | unknown; check: the evidence code (what decisions read);
+        message: for people only."""
+        self.evidence.setdefault(service, []).append(dict(source=source, status=status, check=check, message=message))
 
     @staticmethod
     def compose_service(name, d):
@@ -101,35 +168,32 @@ class Report(object):
             if res is None or res.get("reachable") is False:
                 why = (res or {}).get("error") or self.not_run.get(key, "service_info not run")
                 for name, _d in mine:
-                    self.add(name, "docker", "unknown", "container state unknown: %s" % why)
+                    self.add(name, "docker", "unknown", "docker.unknown", "container state unknown: %s" % why)
                 continue
             for svc, info in sorted((res.get("services") or {}).items()):
                 name = self.service_of(svc, group)
                 state = info.get("state")
                 counts = "%s/%s running, %s healthy" % (info.get("running"), info.get("replicas"), info.get("healthy"))
+                findings = list(zip(info.get("findings") or [], docker_codes(info)))
+                reason = [(code, f.get("message")) for f, code in findings if f.get("check") in DOCKER_REASONS][:1]
                 if state in ("down", "missing"):
-                    self.add(name, "docker", "down", self.container_reason(info) or "%s: %s" % (state, counts))
+                    code, text = (reason or [("docker.%s" % state, "%s: %s" % (state, counts))])[0]
+                    self.add(name, "docker", "down", code, text)
                 elif state == "degraded":
-                    self.add(name, "docker", "degraded", self.container_reason(info) or "degraded: %s" % counts)
+                    code, text = (reason or [("docker.degraded", "degraded: %s" % counts)])[0]
+                    self.add(name, "docker", "degraded", code, text)
                 else:
-                    self.add(name, "docker", "ok", "running: %s" % counts)
-                for f in info.get("findings") or []:
+                    self.add(name, "docker", "ok", "docker.ok", "running: %s" % counts)
+                for f, code in findings:
                     if f.get("check") == "restart_count" and f.get("severity") != "info":  # flapping, though up right now
-                        self.add(name, "docker", "degraded", f["message"])
+                        self.add(name, "docker", "degraded", code, f.get("message"))
                 for c in info.get("containers") or []:
                     self.log_evidence(name, c)
             listed = res.get("services") or {}
             for name, d in mine:
                 svc = self.compose_service(name, d)
                 if svc and svc not in listed:
-                    self.add(name, "docker", "down", "no container for compose service %s" % svc)
-
-    @staticmethod
-    def container_reason(info):
-        for f in info.get("findings") or []:
-            if f.get("check") in ("container_state", "restart_loop", "missing", "health", "oom_killed"):
-                return f["message"]
-        return None
+                    self.add(name, "docker", "down", "docker.missing", "no container for compose service %s" % svc)
 
     def log_evidence(self, name, c):
         counts = c.get("log_errors") or {}
@@ -142,7 +206,7 @@ class Report(object):
                                              c.get("name"), sample[:160])
         bad = (self.th["log_fatal_min"] and fatal >= self.th["log_fatal_min"]) or \
             (self.th["log_error_min"] and errors >= self.th["log_error_min"])
-        self.add(name, "logs", "degraded" if bad and c.get("running") else "info", text)
+        self.add(name, "logs", "degraded" if bad and c.get("running") else "info", "logs.errors", text)
 
     def http(self):
         res = self.result("http_check")
@@ -152,11 +216,11 @@ class Report(object):
             name = check if check in self.desc else self.service_of(check)
             where = "GET %s" % c.get("url")
             if c.get("healthy"):
-                self.add(name, "http", "ok", "%s -> %s in %sms" % (where, c.get("status"), c.get("latency_ms")))
+                self.add(name, "http", "ok", "http.ok", "%s -> %s in %sms" % (where, c.get("status"), c.get("latency_ms")))
             elif not c.get("status"):
-                self.add(name, "http", "down", "%s: %s" % (where, c.get("reason") or "no answer"))
+                self.add(name, "http", "down", "http.down", "%s: %s" % (where, c.get("reason") or "no answer"))
             else:
-                self.add(name, "http", "degraded", "%s -> %s: %s" % (where, c.get("status"), c.get("reason")))
+                self.add(name, "http", "degraded", "http.status", "%s -> %s: %s" % (where, c.get("status"), c.get("reason")))
 
     def kind_services(self, kind):
         return [name for name, d in self.desc.items() if d["kind"] == kind]
@@ -169,37 +233,40 @@ class Report(object):
         name = names[0]
         if not _ok(res) and not (isinstance(res, dict) and res.get("error")):
             self.not_run["postgres"] = _why_failed(res)
-            self.add(name, "postgres", "unknown", "diagnostics failed: %s" % _why_failed(res))
+            self.add(name, "postgres", "unknown", "postgres.not_run", "diagnostics failed: %s" % _why_failed(res))
             return
         if res.get("readiness") == "no_attempt":  # up, but these credentials cannot check it
-            self.add(name, "postgres", "unknown", "cannot be checked: %s" % res.get("error"))
+            self.add(name, "postgres", "unknown", "postgres.credentials", "cannot be checked: %s" % res.get("error"))
             return
         if not res.get("ready"):
-            rejecting = res.get("readiness") == "rejecting"  # it answers, but has no slot for us: overloaded, not down
-            self.add(name, "postgres", "degraded" if rejecting else "down",
+            # rejecting: it answers, but has no slot for us: overloaded, not down
+            code = "postgres.pool_exhausted" if res.get("readiness") == "rejecting" else "postgres.down"
+            self.add(name, "postgres", "degraded" if code == "postgres.pool_exhausted" else "down", code,
                      "not ready (%s): %s" % (res.get("readiness"), res.get("error")))
-            if rejecting:
-                self.candidate("connection-pool-exhausted", "P1", name, res.get("error") or "PostgreSQL refuses new connections")
+            if code == "postgres.pool_exhausted":
+                self.suggest(code, "P1", name, res.get("error") or "PostgreSQL refuses new connections")
             return
         conn = res.get("connections") or {}
-        self.add(name, "postgres", "ok", "ready, %s/%s connections" % (conn.get("total"), conn.get("max")))
+        self.add(name, "postgres", "ok", "postgres.ok", "ready, %s/%s connections" % (conn.get("total"), conn.get("max")))
         check_services = dict((k, c.get("service")) for k, c in self.checks.items() if c.get("service"))
         check_services.update(self.th.get("check_services") or {})
         check_playbooks = dict((k, c.get("playbook")) for k, c in self.checks.items() if c.get("playbook"))
         check_playbooks.update(self.th.get("check_playbooks") or {})
         for f in res.get("findings") or []:
             check = f.get("check")
-            if check in (res.get("checks") or {}):
+            status = STATUS_OF.get(f.get("severity"), "info")
+            if check in (res.get("checks") or {}):  # an application check of the catalog
                 owner = check_services.get(check, name)
-                self.add(owner, "postgres", STATUS_OF.get(f.get("severity"), "info"), "db check " + f["message"])
+                code = "postgres.check:%s" % check
+                self.add(owner, "postgres", status, code, "db check %s" % f.get("message"))
                 if check in check_playbooks:
-                    self.candidate(check_playbooks[check], "P1" if f.get("severity") == "critical" else "P2", owner, f["message"])
+                    self.candidate(check_playbooks[check], "P1" if f.get("severity") == "critical" else "P2", owner,
+                                   f.get("message"), code)
                 continue
-            self.add(name, "postgres", STATUS_OF.get(f.get("severity"), "info"), f["message"])
-            if check == "connections":
-                self.candidate("connection-pool-exhausted", "P1", name, f["message"])
-            elif check in DB_PERFORMANCE_CHECKS:
-                self.candidate("p2-db-performance", "P2", name, f["message"])
+            code = "postgres.%s" % check
+            self.add(name, "postgres", status, code, f.get("message"))
+            if code in SCENARIO_OF:  # a pool near its limit is P1 already (new requests queue); slow sessions P2
+                self.suggest(code, "P1" if code == "postgres.connections" else "P2", name, f.get("message"))
 
     def redis(self):
         res = self.diag.get("redis")
@@ -208,38 +275,42 @@ class Report(object):
             return
         name = names[0]
         if not isinstance(res, dict) or res.get("skipped") or (res.get("failed") and not res.get("error")):
-            self.add(name, "redis", "unknown", "diagnostics failed: %s" % _why_failed(res))
+            self.add(name, "redis", "unknown", "redis.not_run", "diagnostics failed: %s" % _why_failed(res))
             return
         if res.get("auth_failed"):  # up, but these credentials cannot check it
-            self.add(name, "redis", "unknown", "cannot be checked: %s" % res.get("error"))
+            self.add(name, "redis", "unknown", "redis.credentials", "cannot be checked: %s" % res.get("error"))
             return
         if not res.get("ping"):
-            self.add(name, "redis", "down", "no PONG: %s" % (res.get("error") or "unreachable"))
+            self.add(name, "redis", "down", "redis.down", "no PONG: %s" % (res.get("error") or "unreachable"))
             return
         mem = res.get("memory") or {}
-        self.add(name, "redis", "ok", "PONG, memory %s%% of maxmemory" % mem.get("percent"))
+        self.add(name, "redis", "ok", "redis.ok", "PONG, memory %s%% of maxmemory" % mem.get("percent"))
         for f in res.get("findings") or []:
             if f.get("severity") == "info":
                 continue
-            self.add(name, "redis", "degraded", f["message"])
-            if f.get("check") == "memory":
-                self.candidate("redis-memory", "P1" if f["severity"] == "critical" else "P2", name, f["message"])
+            code = "redis.%s" % f.get("check")
+            self.add(name, "redis", "degraded", code, f.get("message"))
+            if code in SCENARIO_OF:
+                self.suggest(code, "P1" if f.get("severity") == "critical" else "P2", name, f.get("message"))
 
     def host(self):
         res = self.result("host_facts")
         if res is None:
             return
         fullest = max([d.get("percent", 0) for d in res.get("disks") or []] or [0])
-        self.add("host", "host", "ok", "fullest disk %s%%, memory %s%%, load %s" % (
+        self.add("host", "host", "ok", "host.ok", "fullest disk %s%%, memory %s%%, load %s" % (
             fullest, (res.get("memory") or {}).get("percent"), (res.get("load") or {}).get("load1")))
+        rows = dict((check, iter(disk_rows(res, check))) for check in ("disk", "inodes"))
         for f in res.get("findings") or []:
-            if f.get("check") not in ("disk", "inodes"):
-                self.add("host", "host", "info", f["message"])
+            code = "host.%s" % f.get("check")
+            if f.get("check") not in rows:
+                self.add("host", "host", "info", code, f.get("message"))
                 continue
-            owner, _sep, _rest = f["message"].partition(":")
-            owner = self.service_of(owner) if _sep and not owner.startswith("/") else "host"
-            self.add(owner, "host", "degraded", f["message"])
-            self.candidate("disk-full", "P1" if f["severity"] == "critical" else "P2", owner, f["message"])
+            row = next(rows[f["check"]], None) or {}
+            svc = f.get("service") or row.get("service")  # a container's own filesystem belongs to its service
+            owner = self.service_of(svc) if svc else "host"
+            self.add(owner, "host", "degraded", code, f.get("message"))
+            self.suggest(code, "P1" if f.get("severity") == "critical" else "P2", owner, f.get("message"))
 
     def changes(self):
         changes = []
@@ -248,7 +319,7 @@ class Report(object):
                 continue
             for svc, s in (res.get("services") or {}).items():
                 if s.get("recent") and s.get("redeployed"):
-                    self.add(self.service_of(svc, group), "changes", "info",
+                    self.add(self.service_of(svc, group), "changes", "info", "changes.recent_deploy",
                              "redeployed %s min ago: %s" % (s.get("minutes_ago"), s.get("image")))
             changes.extend(c for c in res.get("changes") or [] if c not in changes)
         return changes
@@ -257,16 +328,18 @@ class Report(object):
         res = self.result("prometheus")
         if res is None:
             return []
-        firing = []
+        firing, seen = [], set()
         for a in res.get("alerts") or []:
             labels = a.get("labels") or {}
             svc = labels.get("service") or labels.get("job")
             summary = (a.get("annotations") or {}).get("summary") or ""
+            if (a.get("name"), a.get("severity"), summary) in seen:
+                continue
+            seen.add((a.get("name"), a.get("severity"), summary))
             text = "alert %s firing (%s): %s" % (a.get("name"), a.get("severity"), summary)
-            if text not in firing:
-                firing.append(text)
-                if svc:
-                    self.add(self.service_of(svc), "alert", "info", text)
+            firing.append(text)
+            if svc:
+                self.add(self.service_of(svc), "alert", "info", "alert.firing", text)
         return firing
 
     # -- verdicts and scenario -----------------------------------------------------------
@@ -277,52 +350,66 @@ class Report(object):
                 continue
             worst = max(items, key=lambda e: STATUS_RANK.get(e["status"], 0))
             verdict = {"ok": "healthy", "info": "unknown"}.get(worst["status"], worst["status"])
-            reasons = [e["message"] for e in items if e["status"] == verdict] or [worst["message"]]
-            out[name] = dict(verdict=verdict, reason=reasons[0], evidence=items,
+            why = ([e for e in items if e["status"] == verdict] or [worst])[0]
+            out[name] = dict(verdict=verdict, reason=why["message"], check=why["check"], evidence=items,
                              kind=self.desc.get(name, {}).get("kind", "docker" if name != "host" else "host"))
         return out
 
-    def candidate(self, playbook, severity, service, reason):
-        self.candidates.append(dict(playbook=playbook, severity=severity, service=service, reason=reason))
+    def candidate(self, playbook, severity, service, reason, check):
+        self.candidates.append(dict(playbook=playbook, severity=severity, service=service, reason=reason, check=check))
+
+    def suggest(self, code, severity, service, reason):
+        """A resource cause found while gathering evidence: the playbook SCENARIO_OF names for its code."""
+        self.candidate(SCENARIO_OF[code], severity, service, reason, code)
 
     def down_severity(self, name):
         return self.desc.get(name, {}).get("down_severity", "P3")
 
+    @staticmethod
+    def codes(service):
+        """The codes of a service's evidence; a service whose verdict is down also counts as <kind>.down (a stopped
+        PostgreSQL container is postgres.down even when postgres_diagnostics could not run)."""
+        codes = set(e["check"] for e in service["evidence"])
+        if service["verdict"] == "down":
+            codes.add("%s.down" % service["kind"])
+        return codes
+
     def scenarios(self, services):
         down = [n for n, s in services.items() if s["verdict"] == "down"]
         degraded = [n for n, s in services.items() if s["verdict"] == "degraded"]
+        codes = dict((n, self.codes(services[n])) for n in down + degraded)
         early = []  # rules about the container itself come before the resource rules collected so far
         for name in down + degraded:
-            items = services[name]["evidence"]
-            text = " ".join(e["message"] for e in items if e["source"] == "docker")
-            sev = self.down_severity(name) if name in down else "P2"
-            if self.desc.get(name, {}).get("kind") == "postgres" and name in down:
-                early.append(("database-down", sev, name, services[name]["reason"]))
-            if "OOMKilled" in text:
-                early.append(("oom-killed", sev, name, services[name]["reason"]))
-            if "restart loop" in text or "restarted" in text:
-                early.append(("container-restart-loop", self.down_severity(name), name, services[name]["reason"]))
-        p0_down = [n for n in down if self.down_severity(n) == "P0" and self.desc.get(n, {}).get("kind") != "postgres"]
+            for code, as_outage in CONTAINER_CAUSES:
+                if code in codes[name]:
+                    sev = self.down_severity(name) if name in down or as_outage else "P2"
+                    early.append((code, SCENARIO_OF[code], sev, name, services[name]["reason"]))
+        # several front services down at once; the database down is its own scenario
+        p0_down = [n for n in down if self.down_severity(n) == "P0" and "postgres.down" not in codes[n]]
         if len(p0_down) > 1:
-            early.append(("p0-outage", "P0", ", ".join(sorted(p0_down)), "%s down" % " and ".join(sorted(p0_down))))
+            early.append(("triage.p0_outage", SCENARIO_OF["triage.p0_outage"], "P0", ", ".join(sorted(p0_down)),
+                          "%s down" % " and ".join(sorted(p0_down))))
         late = []
         for name in down:
-            playbook = self.desc.get(name, {}).get("down_playbook") or ("p0-outage" if self.down_severity(name) == "P0" else None)
+            playbook = self.desc.get(name, {}).get("down_playbook")
+            code = "triage.service_down" if playbook else "triage.p0_outage"
+            playbook = playbook or (SCENARIO_OF[code] if self.down_severity(name) == "P0" else None)
             if playbook:
-                late.append((playbook, self.down_severity(name), name, services[name]["reason"]))
-        explained = set(c["service"] for c in self.candidates) | set(e[2] for e in early)
+                late.append((code, playbook, self.down_severity(name), name, services[name]["reason"]))
+        explained = set(c["service"] for c in self.candidates) | set(e[3] for e in early)
         for name in down + degraded:
-            if name not in explained and any(e["source"] == "changes" for e in services[name]["evidence"]):
-                late.append(("rollback", "P1", name,
-                             "%s after a recent deploy (%s)" % (services[name]["reason"],
-                                                                [e["message"] for e in services[name]["evidence"] if e["source"] == "changes"][0])))
+            deploys = [e["message"] for e in services[name]["evidence"] if e["check"] == "changes.recent_deploy"]
+            if name not in explained and deploys:
+                late.append(("changes.recent_deploy", SCENARIO_OF["changes.recent_deploy"], "P1", name,
+                             "%s after a recent deploy (%s)" % (services[name]["reason"], deploys[0])))
         for name in degraded:
             if name in explained:
                 continue
-            late.append(("high-error-rate", "P1" if self.down_severity(name) == "P0" else "P2", name, services[name]["reason"]))
-        ranked = [dict(playbook=p, severity=s, service=n, reason=r) for p, s, n, r in early]
+            late.append(("triage.degraded", SCENARIO_OF["triage.degraded"], "P1" if self.down_severity(name) == "P0" else "P2",
+                         name, services[name]["reason"]))
+        ranked = [dict(playbook=p, severity=s, service=n, reason=r, check=c) for c, p, s, n, r in early]
         ranked += self.candidates
-        ranked += [dict(playbook=p, severity=s, service=n, reason=r) for p, s, n, r in late]
+        ranked += [dict(playbook=p, severity=s, service=n, reason=r, check=c) for c, p, s, n, r in late]
         if not ranked:
             ranked = self.alert_candidates()
         ranked = sorted(enumerate(ranked), key=lambda ic: (SEVERITIES.index(ic[1]["severity"]) if ic[1]["severity"] in SEVERITIES else 9, ic[0]))
@@ -340,7 +427,7 @@ class Report(object):
             runbook = (a.get("annotations") or {}).get("runbook")
             if runbook and a.get("severity") in SEVERITIES:
                 out.append(dict(playbook=runbook, severity=a["severity"], service=(a.get("labels") or {}).get("service"),
-                                reason="alert %s firing" % a.get("name")))
+                                reason="alert %s firing" % a.get("name"), check="alert.runbook"))
         return out
 
     def build(self):
@@ -360,7 +447,8 @@ class Report(object):
             for name in by[verdict]:
                 for e in services[name]["evidence"]:
                     if e["status"] in ("down", "degraded", "unknown") or e["source"] in ("logs", "changes"):
-                        symptoms.append(e["message"] if e["message"].startswith((name + " ", name + ":")) else "%s: %s" % (name, e["message"]))
+                        text = e["message"] or e["check"]
+                        symptoms.append(text if text.startswith((name + " ", name + ":")) else "%s: %s" % (name, text))
         overall = max([s["verdict"] for s in services.values()] or ["unknown"], key=lambda v: VERDICT_RANK[v])
         report = dict(
             verdict=overall, services=services, down=by["down"], degraded=by["degraded"], unknown=by["unknown"],

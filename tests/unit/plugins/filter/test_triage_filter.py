@@ -190,6 +190,9 @@ def test_check_services_can_be_remapped():
 
 def test_container_disk_full_is_disk_full_on_that_service():
     d = healthy_diag()
+    # as host_facts returns it: the container's filesystem row, and its finding (triage reads the row, not the message)
+    d["host_facts"]["container_disks"] = [dict(service="api", container="lab_api_1", mount="/var/spool/lab", device="tmpfs",
+                                               size_bytes=1048576, used_bytes=1048576, free_bytes=0, percent=100.0)]
     d["host_facts"]["findings"] = [dict(severity="critical", check="disk", message="api:/var/spool/lab 100% full (0 B free)")]
     d["http_check"]["checks"]["api"] = http("http://127.0.0.1:18000/health/ready", 503, False, "status 503")
     d["recent_changes"]["services"] = {"api": dict(recent=True, redeployed=True, minutes_ago=3, image="lab/api:current")}
