@@ -68,43 +68,11 @@ def _why_failed(result):
     return result.get("msg") or result.get("error") or "failed"
 
 
-def _stopped(container):
-    """A container service_info reports with a container_state finding (neither running nor restarting)."""
-    return not container.get("running") and not container.get("restarting") and container.get("status") != "restarting"
-
-
-def docker_codes(info):
-    """The evidence code of each finding of one service_info service, in order. A container_state finding is
-    docker.oom_killed when the container it is about was OOM-killed: service_info lists the findings of its stopped
-    containers in the containers' order (one each), so the n-th such finding is the n-th stopped container's."""
-    stopped = [c for c in info.get("containers") or [] if _stopped(c)]
-    codes, nth = [], 0
-    for f in info.get("findings") or []:
-        check = f.get("check")
-        code = DOCKER_REASONS.get(check, "docker.%s" % check)
-        if check == "container_state":
-            mine = stopped[nth:nth + 1] or stopped  # a hand-made result may not list every container
-            nth += 1
-            code = "docker.oom_killed" if any(c.get("oom_killed") for c in mine) else code
-        codes.append(code)
-    return codes
-
-
-def disk_rows(res, check):
-    """The filesystem row behind each `check` (disk or inodes) finding of a host_facts result, in the findings' order
-    (None when the result lists too few rows). host_facts flags every row at or above one threshold per severity,
-    host disks then container disks, and sorts its findings by severity keeping that order: the critical findings
-    are the fullest rows, in row order, and the warnings the next fullest."""
-    key = "percent" if check == "disk" else "inodes_percent"
-    rows = list(res.get("disks") or []) + list(res.get("container_disks") or [])
-    findings = [f for f in res.get("findings") or [] if f.get("check") == check]
-    ranked = sorted(range(len(rows)), key=lambda i: -(rows[i].get(key) or 0))
-    by_severity, taken = {}, 0
-    for severity in ("critical", "warning"):
-        count = sum(1 for f in findings if f.get("severity") == severity)
-        by_severity[severity] = iter([rows[i] for i in sorted(ranked[taken:taken + count])])
-        taken += count
-    return [next(by_severity.get(f.get("severity"), iter(())), None) for f in findings]
+def docker_code(finding):
+    """The evidence code of a service_info finding: a stopped container's finding says whether it was OOM-killed."""
+    if finding.get("check") == "container_state" and finding.get("oom_killed"):
+        return "docker.oom_killed"
+    return DOCKER_REASONS.get(finding.get("check"), "docker.%s" % finding.get("check"))
 
 
 class Report(object):
@@ -174,7 +142,7 @@ class Report(object):
                 name = self.service_of(svc, group)
                 state = info.get("state")
                 counts = "%s/%s running, %s healthy" % (info.get("running"), info.get("replicas"), info.get("healthy"))
-                findings = list(zip(info.get("findings") or [], docker_codes(info)))
+                findings = [(f, docker_code(f)) for f in info.get("findings") or []]
                 reason = [(code, f.get("message")) for f, code in findings if f.get("check") in DOCKER_REASONS][:1]
                 if state in ("down", "missing"):
                     code, text = (reason or [("docker.%s" % state, "%s: %s" % (state, counts))])[0]
@@ -300,15 +268,13 @@ class Report(object):
         fullest = max([d.get("percent", 0) for d in res.get("disks") or []] or [0])
         self.add("host", "host", "ok", "host.ok", "fullest disk %s%%, memory %s%%, load %s" % (
             fullest, (res.get("memory") or {}).get("percent"), (res.get("load") or {}).get("load1")))
-        rows = dict((check, iter(disk_rows(res, check))) for check in ("disk", "inodes"))
         for f in res.get("findings") or []:
             code = "host.%s" % f.get("check")
-            if f.get("check") not in rows:
+            if f.get("check") not in ("disk", "inodes"):
                 self.add("host", "host", "info", code, f.get("message"))
                 continue
-            row = next(rows[f["check"]], None) or {}
-            svc = f.get("service") or row.get("service")  # a container's own filesystem belongs to its service
-            owner = self.service_of(svc) if svc else "host"
+            # a container's own filesystem belongs to its service
+            owner = self.service_of(f["service"]) if f.get("service") else "host"
             self.add(owner, "host", "degraded", code, f.get("message"))
             self.suggest(code, "P1" if f.get("severity") == "critical" else "P2", owner, f.get("message"))
 

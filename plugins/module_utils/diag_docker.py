@@ -20,8 +20,9 @@ from ansible_collections.incident.response.plugins.module_utils.docker_api impor
 DEFAULT_LOG_PATTERNS = ["ERROR", "FATAL", "CRITICAL"]
 
 
-def finding(severity, check, message):
-    return dict(severity=severity, check=check, message=message)
+def finding(severity, check, message, **facts):
+    """A finding: severity, machine `check` code, a message for people, and structured `facts` to decide on."""
+    return dict(facts, severity=severity, check=check, message=message)
 
 
 def fan_out(calls, workers=16):
@@ -149,7 +150,7 @@ def container_findings(service, c, restart_warn=3, memory_warn_percent=90.0):
         why = "OOMKilled" if c.get("oom_killed") else (c.get("error") or "")
         found.append(finding("critical", "container_state", "%s down: %s %s%s" % (
             name, c.get("status"), "exit code %s" % c.get("exit_code") if c.get("exit_code") is not None else "",
-            (", " + why) if why else "")))
+            (", " + why) if why else ""), container=c.get("name"), oom_killed=bool(c.get("oom_killed"))))
     elif c.get("oom_killed"):
         found.append(finding("warning", "oom_killed", "%s was OOMKilled before its last start" % name))
     if not c.get("restarting") and (c.get("restart_count") or 0) >= restart_warn:

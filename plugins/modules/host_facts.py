@@ -106,11 +106,15 @@ top_memory:
   type: list
   elements: dict
 findings:
-  description: Findings (severity, check, message), most severe first.
+  description:
+    - Findings (severity, check, message), most severe first.
+    - C(disk) and C(inodes) findings also carry C(mount) and C(service) (the compose service whose container
+      filesystem it is, null for the host's own), so a reader decides without parsing the message.
   returned: always
   type: list
   elements: dict
-  sample: [{severity: critical, check: disk, message: "api:/var/spool/app 100% full (0 B free)"}]
+  sample: [{severity: critical, check: disk, message: "api:/var/spool/app 100% full (0 B free)", mount: /var/spool/app,
+            service: api}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,9 +161,11 @@ def disk_findings(rows, warn, crit, prefix=""):
         where = "%s%s" % ((d["service"] + ":") if d.get("service") else prefix, d["mount"])
         sev = "critical" if d["percent"] >= crit else "warning" if d["percent"] >= warn else None
         if sev:
-            found.append(finding(sev, "disk", "%s %.0f%% full (%s free)" % (where, d["percent"], human(d["free_bytes"]))))
+            found.append(dict(finding(sev, "disk", "%s %.0f%% full (%s free)" % (where, d["percent"], human(d["free_bytes"]))),
+                              mount=d["mount"], service=d.get("service")))
         if d.get("inodes_percent", 0) >= crit:
-            found.append(finding("critical", "inodes", "%s inodes %.0f%% used" % (where, d["inodes_percent"])))
+            found.append(dict(finding("critical", "inodes", "%s inodes %.0f%% used" % (where, d["inodes_percent"])),
+                              mount=d["mount"], service=d.get("service")))
     return found
 
 

@@ -134,11 +134,15 @@ services:
           log_errors: {ERROR: 2, FATAL: 0, CRITICAL: 0}
           log_sample: ["ERROR POST /api/sagas -> 500"]
 findings:
-  description: Findings (severity critical|warning|info, check, message), most severe first.
+  description:
+    - Findings (severity critical|warning|info, check, message), most severe first.
+    - A C(container_state) finding (a stopped container) also names the C(container) and whether it was
+      C(oom_killed), so a reader decides without parsing the message.
   returned: always
   type: list
   elements: dict
-  sample: [{severity: critical, check: container_state, message: "api down: exited exit code 137, OOMKilled"}]
+  sample: [{severity: critical, check: container_state, message: "api down: exited exit code 137, OOMKilled",
+            container: shop_api_1, oom_killed: true}]
 elapsed_ms:
   description: Wall time of the diagnostics.
   returned: always

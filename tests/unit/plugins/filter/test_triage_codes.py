@@ -50,8 +50,8 @@ def http(url, status=200, healthy=True, reason="ok"):
     return dict(url=url, status=status, latency_ms=4.0, healthy=healthy, reason=reason)
 
 
-def finding(severity, check, message):
-    return dict(severity=severity, check=check, message=message)
+def finding(severity, check, message, **facts):
+    return dict(facts, severity=severity, check=check, message=message)
 
 
 def healthy():
@@ -71,8 +71,9 @@ def healthy():
 
 def stop(d, name, **kw):
     text = "%s down: exited exit code %s%s" % (name, kw.get("exit_code", 0), ", OOMKilled" if kw.get("oom_killed") else "")
-    d["service_info"]["services"][name] = svc(name, "down", findings=[finding("critical", "container_state", text)],
-                                              status="exited", running=False, **kw)
+    d["service_info"]["services"][name] = svc(name, "down", findings=[finding(
+        "critical", "container_state", text, container="proj-%s-1" % name, oom_killed=bool(kw.get("oom_killed")))],
+        status="exited", running=False, **kw)
 
 
 def unanswered(d, name, status=0, reason="connection refused"):
@@ -93,8 +94,10 @@ def two_stopped_replicas(d, oom_first):
     """The service's first finding explains it; which container it is about decides whether it was an OOM kill."""
     plain, oom = container("jobs", status="exited", running=False), container(
         "jobs", name="proj-jobs-2", status="exited", running=False, exit_code=137, oom_killed=True)
-    texts = ["jobs down: exited exit code 0", "jobs down: exited exit code 137, OOMKilled"]
-    s = svc("jobs", "down", findings=[finding("critical", "container_state", t) for t in (texts[::-1] if oom_first else texts)])
+    found = [finding("critical", "container_state", "jobs down: exited exit code 0", container=plain["name"], oom_killed=False),
+             finding("critical", "container_state", "jobs down: exited exit code 137, OOMKilled", container=oom["name"],
+                     oom_killed=True)]
+    s = svc("jobs", "down", findings=found[::-1] if oom_first else found)
     s.update(replicas=2, containers=[oom, plain] if oom_first else [plain, oom])
     d["service_info"]["services"]["jobs"] = s
 
@@ -223,13 +226,14 @@ def case_disks(d):
     hf["container_disks"] = [dict(service="app", container="proj-app-1", mount="/data", device="tmpfs", percent=100.0),
                              dict(service="app", container="proj-app-1", mount="/tmp", device="tmpfs", percent=12.0)]
     # as host_facts sorts them: critical first, then warnings, each in row order (host disks, then containers)
-    hf["findings"] = [finding("critical", "disk", "app:/data 100% full"), finding("warning", "disk", "/var 88% full"),
+    hf["findings"] = [finding("critical", "disk", "app:/data 100% full", mount="/data", service="app"),
+                      finding("warning", "disk", "/var 88% full", mount="/var", service=None),
                       finding("warning", "memory", "memory 91% used")]
 
 
 def case_inodes(d):
     d["host_facts"]["disks"][0]["inodes_percent"] = 99.0
-    d["host_facts"]["findings"] = [finding("critical", "inodes", "/ inodes 99% used")]
+    d["host_facts"]["findings"] = [finding("critical", "inodes", "/ inodes 99% used", mount="/", service=None)]
 
 
 def case_alert_only(d):

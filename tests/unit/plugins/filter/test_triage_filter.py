@@ -123,6 +123,7 @@ def test_workers_stopped_is_p1_no_active_workers():
 def test_oom_killed_worker_names_oom_first():
     d = healthy_diag()
     down(d, "worker", "worker down: exited exit code 137, OOMKilled", exit_code=137, oom_killed=True)
+    d["service_info"]["services"]["worker"]["findings"][0].update(container="lab_worker_1", oom_killed=True)
     r = report(d)
     assert r["scenario"] == "oom-killed" and r["severity"] == "P1"
     assert [c["playbook"] for c in r["scenarios"]][:2] == ["oom-killed", "no-active-workers"]
@@ -190,10 +191,11 @@ def test_check_services_can_be_remapped():
 
 def test_container_disk_full_is_disk_full_on_that_service():
     d = healthy_diag()
-    # as host_facts returns it: the container's filesystem row, and its finding (triage reads the row, not the message)
+    # as host_facts returns it: the container's filesystem row, and its finding naming the service (not in words only)
     d["host_facts"]["container_disks"] = [dict(service="api", container="lab_api_1", mount="/var/spool/lab", device="tmpfs",
                                                size_bytes=1048576, used_bytes=1048576, free_bytes=0, percent=100.0)]
-    d["host_facts"]["findings"] = [dict(severity="critical", check="disk", message="api:/var/spool/lab 100% full (0 B free)")]
+    d["host_facts"]["findings"] = [dict(severity="critical", check="disk", message="api:/var/spool/lab 100% full (0 B free)",
+                                        mount="/var/spool/lab", service="api")]
     d["http_check"]["checks"]["api"] = http("http://127.0.0.1:18000/health/ready", 503, False, "status 503")
     d["recent_changes"]["services"] = {"api": dict(recent=True, redeployed=True, minutes_ago=3, image="lab/api:current")}
     r = report(d)

@@ -44,8 +44,9 @@ def test_disk_findings_thresholds():
             dict(mount="/var", percent=88.0, free_bytes=2 << 30),
             dict(mount="/var/spool/lab", service="api", percent=100.0, free_bytes=0, inodes_percent=3.0)]
     found = disk_findings(rows, 85, 95)
-    assert found == [dict(severity="warning", check="disk", message="/var 88% full (2.0 GiB free)"),
-                     dict(severity="critical", check="disk", message="api:/var/spool/lab 100% full (0 B free)")]
+    assert found == [dict(severity="warning", check="disk", message="/var 88% full (2.0 GiB free)", mount="/var", service=None),
+                     dict(severity="critical", check="disk", message="api:/var/spool/lab 100% full (0 B free)",
+                          mount="/var/spool/lab", service="api")]
 
 
 def test_human_sizes():

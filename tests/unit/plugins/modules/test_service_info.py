@@ -41,7 +41,8 @@ def test_service_state_counts_replicas():
 
 def test_findings_for_an_oom_killed_container():
     found = container_findings("worker", c(running=False, status="exited", exit_code=137, oom_killed=True))
-    assert found == [dict(severity="critical", check="container_state", message="worker down: exited exit code 137, OOMKilled")]
+    assert found == [dict(severity="critical", check="container_state", message="worker down: exited exit code 137, OOMKilled",
+                          container="lab_api_1", oom_killed=True)]
 
 
 def test_findings_for_a_restart_loop_health_and_logs():
