@@ -161,11 +161,11 @@ def disk_findings(rows, warn, crit, prefix=""):
         where = "%s%s" % ((d["service"] + ":") if d.get("service") else prefix, d["mount"])
         sev = "critical" if d["percent"] >= crit else "warning" if d["percent"] >= warn else None
         if sev:
-            found.append(dict(finding(sev, "disk", "%s %.0f%% full (%s free)" % (where, d["percent"], human(d["free_bytes"]))),
-                              mount=d["mount"], service=d.get("service")))
+            found.append(finding(sev, "disk", "%s %.0f%% full (%s free)" % (where, d["percent"], human(d["free_bytes"])),
+                                 mount=d["mount"], service=d.get("service")))
         if d.get("inodes_percent", 0) >= crit:
-            found.append(dict(finding("critical", "inodes", "%s inodes %.0f%% used" % (where, d["inodes_percent"])),
-                              mount=d["mount"], service=d.get("service")))
+            found.append(finding("critical", "inodes", "%s inodes %.0f%% used" % (where, d["inodes_percent"]),
+                                 mount=d["mount"], service=d.get("service")))
     return found
 
 
