@@ -14,10 +14,9 @@ import os
 import tempfile
 import time
 
-from ansible.module_utils.urls import open_url
+from ansible_collections.incident.response.plugins.module_utils.http_client import request, safe_url
 
 try:
-    from urllib.error import HTTPError, URLError
     from urllib.parse import quote, urlencode
 except ImportError:  # pragma: no cover - Python 2 is not supported
     pass
@@ -97,7 +96,8 @@ class K8sClient(object):
                      settings["ca_cert"], p["request_timeout"])
         return client, namespace
 
-    def call(self, method, path, body=None, query=None, content_type="application/json"):
+    def call(self, method, path, body=None, query=None, content_type="application/json", max_body=64 * 1024 * 1024):
+        """The decoded JSON (or text) answer; K8sError for no answer, a non-2xx status or a body over max_body."""
         url = self.host + path + ("?" + urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": "application/json"}
@@ -105,20 +105,18 @@ class K8sClient(object):
             headers["Content-Type"] = content_type
         if self.api_key:
             headers["Authorization"] = "Bearer " + self.api_key
-        try:
-            resp = open_url(url, data=data, headers=headers, method=method, timeout=self.timeout,
-                            validate_certs=self.validate_certs, ca_path=self.ca_cert, follow_redirects="none")
-            raw = resp.read()
-        except HTTPError as exc:
-            raw = exc.read()
-            try:
-                message = json.loads(raw).get("message") or raw.decode("utf-8", "replace")
-            except ValueError:
-                message = raw.decode("utf-8", "replace")[:300]
-            raise K8sError("%s %s: %s %s" % (method, path, exc.code, message), exc.code)
-        except (URLError, OSError) as exc:
-            raise K8sError("Kubernetes API at %s did not answer: %s" % (self.host, getattr(exc, "reason", exc)))
-        return json.loads(raw) if raw[:1] in (b"{", b"[") else raw.decode("utf-8", "replace")
+        # kubectl does not follow redirects with a bearer token either: a 3xx is an error here
+        resp = request(url, method=method, headers=headers, body=data, timeout=self.timeout, validate_certs=self.validate_certs,
+                       ca_path=self.ca_cert, follow_redirects=False, max_body=max_body)
+        if resp.status == 0:
+            raise K8sError("Kubernetes API at %s did not answer: %s" % (safe_url(self.host), resp.detail))
+        if not resp.ok:
+            doc = resp.json()
+            message = doc.get("message") if isinstance(doc, dict) else None
+            raise K8sError("%s %s: %s %s" % (method, path, resp.status, message or resp.body[:300]), resp.status)
+        if resp.truncated:
+            raise K8sError("%s %s: the answer is larger than %d bytes" % (method, path, max_body))
+        return json.loads(resp.body) if resp.body[:1] in ("{", "[") else resp.body
 
     # -- paths ----------------------------------------------------------------------------------
     @staticmethod
@@ -221,49 +219,3 @@ def deployment_summary(dep):
                 ready=status.get("readyReplicas", 0), available=status.get("availableReplicas", 0),
                 updated=status.get("updatedReplicas", 0), revision=revision_of(dep), generation=dep["metadata"].get("generation"),
                 images=[c["image"] for c in containers], rollout_complete=done, rollout_reason=reason)
-
-
-# -- shared by the action modules ---------------------------------------------------------------
-K8S_WAIT_ARGSPEC = dict(
-    wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="float", default=120.0),
-)
-
-
-def action_argspec(**options):
-    """argument_spec of an action module: connection, wait, guard rails (the ACTION doc fragment),
-    the Deployment `name`, and the module's own `options`."""
-    from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
-    spec = dict(K8S_ARGSPEC, **K8S_WAIT_ARGSPEC)
-    spec.update(GUARD_ARGSPEC, name=dict(type="str", required=True), max_actions=dict(type="int", default=3),
-                action_window=dict(type="int", default=900))
-    spec.update(options)
-    return spec
-
-
-def run_action(module, name, action):
-    """Connect, hold the per-workload lock (guard.py) and run `action(client, namespace, consume)`, which
-    returns (result, failed) and calls consume() right before it changes anything (that is what the rate
-    limit counts). Every refusal or API error becomes a clear failure."""
-    from ansible_collections.incident.response.plugins.module_utils.guard import (
-        GuardError, RateLimit, TargetLock, state_dir_of)
-    client, namespace = K8sClient.from_module(module)
-    key = "k8s-%s-%s" % (namespace, name)
-    try:
-        if module.check_mode:
-            return action(client, namespace, lambda: None)
-        state_dir = state_dir_of(module)
-        limit = RateLimit(state_dir, key, module.params["max_actions"], module.params["action_window"])
-        with TargetLock(state_dir, key, module.params["lock_timeout"]):
-            return action(client, namespace, limit.acquire)
-    except (K8sError, GuardError) as exc:
-        module.fail_json(msg="%s/%s: %s" % (namespace, name, exc))
-
-
-def finish_rollout(module, client, namespace, name, started):
-    """Wait for the rollout when asked; (result fields, failed) like `kubectl rollout status`."""
-    if not module.params["wait"]:
-        return dict(duration_s=round(time.monotonic() - started, 3)), False
-    done, dep, reason = client.wait_rollout(namespace, name, module.params["wait_timeout"])
-    return dict(after=deployment_summary(dep), rollout_complete=done, rollout_reason=reason,
-                duration_s=round(time.monotonic() - started, 3)), not done

@@ -29,8 +29,11 @@ STATE_FILE = "statuspage_incidents.json"
 
 PD_ACTIONS = {"initial": "trigger", "update": "trigger", "resolution": "resolve"}
 SP_STATUS = {"initial": "investigating", "update": "identified", "resolution": "resolved"}
-SEVERITY_LEVEL = {"p0": 0, "sev1": 0, "critical": 0, "p1": 1, "sev2": 1, "error": 1, "major": 1,
-                  "p2": 2, "sev3": 2, "warning": 2, "minor": 2, "p3": 3, "sev4": 3, "info": 3}
+# The words of severity_aliases in playbooks/vars/routes.yml (tests/unit/receiver/test_routing_table.py).
+SEVERITY_LEVEL = {"p0": 0, "sev1": 0, "sev-1": 0, "critical": 0,
+                  "p1": 1, "sev2": 1, "sev-2": 1, "high": 1, "major": 1, "error": 1, "page": 1,
+                  "p2": 2, "sev3": 2, "sev-3": 2, "medium": 2, "minor": 2, "warning": 2,
+                  "p3": 3, "sev4": 3, "sev-4": 3, "low": 3, "info": 3, "none": 3}
 PD_SEVERITY = ("critical", "error", "warning", "info")
 SP_IMPACT = ("critical", "major", "minor", "none")
 SLACK_EMOJI = (":rotating_light:", ":red_circle:", ":large_orange_circle:", ":large_yellow_circle:")
@@ -158,6 +161,8 @@ class Notifier(object):
                                     sleep=self.sleep, method=method, headers=headers, json_body=payload,
                                     timeout=self.opts["timeout"], validate_certs=channel.get("validate_certs", True))
         result = dict(ok=resp.ok, status=resp.status, attempts=resp.attempts, error=None)
+        if resp.redirects:  # shown like the target: scheme://host only
+            result["redirects"] = [dict(r, location=safe_url(r["location"], keep_path=False)) for r in resp.redirects]
         if not resp.ok:
             result["error"] = resp.detail if resp.status == 0 else "HTTP %d: %s" % (resp.status, resp.body[:200])
         return result, resp

@@ -11,11 +11,7 @@ __metaclass__ = type
 import socket
 import time
 
-try:
-    from urllib.error import HTTPError, URLError
-    from urllib.request import Request, build_opener
-except ImportError:  # pragma: no cover - Python 2 is not supported; keeps sanity's py2 compile happy
-    pass
+from ansible_collections.incident.response.plugins.module_utils.http_client import request
 
 POLL_S = 0.1
 WAIT_CHOICES = ["health", "http", "tcp", "running"]
@@ -31,22 +27,10 @@ WAIT_ARGSPEC = dict(
 
 
 def http_status(url, timeout=2.0, method="GET", headers=None, data=None, max_body=65536):
-    """(status, body text, error): status 0 with the error when nothing answered. Never raises."""
-    req = Request(url, data=data, method=method, headers=headers or {})
-    try:
-        resp = build_opener().open(req, timeout=timeout)
-        try:
-            return resp.status, resp.read(max_body).decode("utf-8", "replace"), None
-        finally:
-            resp.close()
-    except HTTPError as exc:
-        try:
-            body = exc.read(max_body).decode("utf-8", "replace")
-        finally:
-            exc.close()
-        return exc.code, body, None
-    except (URLError, OSError, ValueError) as exc:
-        return 0, "", str(getattr(exc, "reason", exc))
+    """(status, body text, error): status 0 with the error when nothing answered. Never raises.
+    Redirects are followed under http_client's rules (no credentials to another origin)."""
+    resp = request(url, method=method, headers=headers, body=data, timeout=timeout, max_body=max_body)
+    return resp.status, resp.body, resp.detail if resp.status == 0 else None
 
 
 def tcp_open(host, port, timeout=1.0):

@@ -133,7 +133,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 checks:
-  description: Result per check name.
+  description:
+    - Result per check name.
+    - C(redirects) lists the redirects followed (status, location without credentials or query, cross_origin),
+      at most 10; headers such as C(Authorization) and C(Cookie) are not sent to another origin, and a
+      redirect from https to http is refused (reason C(redirect refused)) while they are sent.
   returned: always
   type: dict
   sample:
@@ -142,6 +146,8 @@ checks:
             reason: unexpected status 502}
     worker: {url: "http://127.0.0.1:8001/health", method: GET, status: 0, latency_ms: 0.3, healthy: false,
              reason: connection refused, error: "connection refused (GET http://127.0.0.1:8001/health)"}
+    login: {url: "https://shop.example.com/account", method: GET, status: 200, latency_ms: 9.8, healthy: true, reason: ok,
+            redirects: [{status: 302, location: "https://sso.example.com/login", cross_origin: true}]}
 healthy:
   description: True when every check is healthy.
   returned: always
@@ -240,6 +246,8 @@ def run_check(check, defaults):
                   latency_ms=resp.latency_ms, healthy=False, reason="ok")
     if resp.attempts > 1:
         result["attempts"] = resp.attempts
+    if resp.redirects:
+        result["redirects"] = resp.redirects
     if resp.status == 0:
         result.update(reason=resp.reason, error=resp.error)
         if resp.reason == REASON_TIMEOUT:

@@ -204,7 +204,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 deliveries:
-  description: One entry per channel, in order.
+  description:
+    - One entry per channel, in order.
+    - C(redirects) (only when the endpoint redirected) lists each redirect as status, location (scheme://host)
+      and cross_origin; credentials are never sent to another origin.
   returned: always
   type: list
   elements: dict

@@ -109,3 +109,18 @@ def test_email_to_a_dead_server_fails_cleanly(tmp_path):
     channel = dict(type="email", name="email", host="127.0.0.1", port=9, recipients=["a@b"])
     delivery = notifier(tmp_path, retries=1).send(channel, MSG)
     assert (delivery["ok"], delivery["attempts"]) == (False, 2) and "127.0.0.1:9" in delivery["error"]
+
+
+def test_a_redirected_webhook_is_reported_with_the_host_only(server, tmp_path):
+    other = ScriptedHTTPServer()
+    try:
+        server.script["/hook"] = [(308, "", 0, {"Location": other.url + "/services/T0/B0/s3cret"})]
+        channel = dict(type="webhook", name="hook", url=server.url + "/hook", headers={"Authorization": "Bearer hook-token"})
+        delivery = notifier(tmp_path).send(channel, MSG)
+    finally:
+        other.close()
+    assert (delivery["ok"], delivery["status"]) == (True, 200)
+    assert delivery["redirects"] == [dict(status=308, location=other.url, cross_origin=True)]
+    (landed,) = other.requests
+    assert landed["body"]["incident_id"] == "INC-2026-01-01-001" and "Authorization" not in landed["headers"]
+    assert "s3cret" not in repr(delivery)

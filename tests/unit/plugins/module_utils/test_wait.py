@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.incident.response.plugins.module_utils.wait import (
     Probe, http_status, status_ok, tcp_open, wait_healthy)
+from tests.local_servers import ScriptedHTTPServer
 
 
 def info(running=True, health=None, exit_code=0, paused=False, restarting=False):
@@ -130,3 +131,28 @@ def test_unreachable_http_and_tcp():
         assert Probe("tcp", port=listener.getsockname()[1]).check(info())[0]
     finally:
         listener.close()
+
+
+def test_http_status_follows_redirects_without_carrying_the_token_elsewhere():
+    """maintenance_mode sends its admin token through http_status: it must not reach another origin."""
+    first, second = ScriptedHTTPServer(), ScriptedHTTPServer()
+    try:
+        first.script["/admin"] = [(307, "", 0, {"Location": second.url + "/admin"}), (302, "", 0, {"Location": "/admin/v2"})]
+        status, body, error = http_status(first.url + "/admin", method="POST", data=b'{"on": true}',
+                                          headers={"Authorization": "Bearer t0ken", "Content-Type": "application/json"})
+        assert (status, body, error) == (200, '{"ok": true}', None)
+        assert "Authorization" not in second.requests[0]["headers"] and second.requests[0]["body"] == {"on": True}
+        status, _body, error = http_status(first.url + "/admin", headers={"Authorization": "Bearer t0ken"})
+        assert status == 200 and first.requests[-1]["headers"]["Authorization"] == "Bearer t0ken"  # same origin
+    finally:
+        first.close()
+        second.close()
+
+
+def test_http_status_error_is_the_classified_reason():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    assert http_status("http://127.0.0.1:%d/" % port, timeout=1) == (0, "", "connection refused")
+    assert http_status("ftp://127.0.0.1/x") == (0, "", "invalid URL (scheme must be http or https)")
