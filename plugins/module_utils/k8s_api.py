@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, incident.response contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small Kubernetes API client for the workload modules, standard library only (+ PyYAML for a
-kubeconfig). It speaks the apps/v1 and v1 REST paths kubectl uses for get, scale, rollout restart,
-rollout undo and pod delete, and reads rollout progress the way `kubectl rollout status` does."""
+"""A small Kubernetes API client for the workload modules: only API calls, over the collection's HTTP stack
+(http_client.py; PyYAML for a kubeconfig). It speaks the apps/v1 and v1 REST paths kubectl uses for get, scale,
+rollout restart, rollout undo and pod delete, and reads rollout progress the way `kubectl rollout status` does.
+How the action modules run (guard rails, waiting) is in k8s_actions.py."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
