@@ -83,37 +83,48 @@ def load():
     return dict(load1=one, load5=five, load15=fifteen, cpus=cpus, per_cpu=round(one / cpus, 2))
 
 
-def _proc_times():
-    """{pid: (comm, cpu ticks, rss bytes)} for every process readable now."""
+def processes(cmdline=False, proc_dir="/proc"):
+    """{pid: dict(pid, ppid, state, name, cpu_ticks, rss_bytes[, cmdline])} of every process readable now.
+
+    `cmdline` adds the command line (arguments joined by spaces, empty for kernel threads)."""
     page = os.sysconf("SC_PAGE_SIZE")
     out = {}
-    for pid in os.listdir("/proc"):
+    for pid in os.listdir(proc_dir):
         if not pid.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % pid) as fh:
+            with open(os.path.join(proc_dir, pid, "stat")) as fh:
                 raw = fh.read()
+            command = _cmdline(os.path.join(proc_dir, pid, "cmdline")) if cmdline else None
         except (IOError, OSError):
             continue
-        comm = raw[raw.find("(") + 1:raw.rfind(")")]
         fields = raw[raw.rfind(")") + 2:].split()
-        # fields[11], [12] = utime, stime; fields[21] = rss pages (0-based after the comm)
-        out[int(pid)] = (comm, int(fields[11]) + int(fields[12]), int(fields[21]) * page)
+        # fields[0] state, [1] ppid, [11] + [12] utime + stime, [21] rss pages (0-based after the comm)
+        proc = dict(pid=int(pid), ppid=int(fields[1]), state=fields[0], name=raw[raw.find("(") + 1:raw.rfind(")")],
+                    cpu_ticks=int(fields[11]) + int(fields[12]), rss_bytes=int(fields[21]) * page)
+        if command is not None:
+            proc["cmdline"] = command
+        out[proc["pid"]] = proc
     return out
+
+
+def _cmdline(path):
+    with open(path, "rb") as fh:
+        return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
 
 
 def top_processes(count=5, interval=0.2):
     """Top `count` processes by CPU (sampled over `interval` seconds) and by resident memory."""
     ticks = os.sysconf("SC_CLK_TCK")
-    first = _proc_times()
+    first = processes()
     time.sleep(interval)
-    second = _proc_times()
+    second = processes()
     total_mem = meminfo()["total_bytes"] or 1
     rows = []
-    for pid, (comm, cpu, rss) in second.items():
-        before = first.get(pid, (comm, cpu, rss))[1]
-        rows.append(dict(pid=pid, name=comm, cpu_percent=round(100.0 * (cpu - before) / ticks / interval, 1),
-                         rss_bytes=rss, memory_percent=percent(rss, total_mem)))
+    for pid, proc in second.items():
+        before = first.get(pid, proc)["cpu_ticks"]
+        rows.append(dict(pid=pid, name=proc["name"], cpu_percent=round(100.0 * (proc["cpu_ticks"] - before) / ticks / interval, 1),
+                         rss_bytes=proc["rss_bytes"], memory_percent=percent(proc["rss_bytes"], total_mem)))
     by_cpu = sorted(rows, key=lambda r: -r["cpu_percent"])[:count]
     by_mem = sorted(rows, key=lambda r: -r["rss_bytes"])[:count]
     return by_cpu, by_mem

@@ -66,6 +66,21 @@ def incident_dir(root, incident_id, create=False):
     return path
 
 
+def locate(incident_id=None, root=None, env=None):
+    """The incident a module files into: (incident_id, root, incident directory).
+
+    The options given, else env INCIDENT_ID and INCIDENT_ROOT (exported by the timeline callback), else
+    DEFAULT_ROOT for the root. Raises IncidentError without an id, or with one that is not INC-YYYY-MM-DD-NNN.
+    The directory is not created."""
+    env = os.environ if env is None else env
+    incident_id = incident_id or env.get("INCIDENT_ID")
+    root = root or env.get("INCIDENT_ROOT") or DEFAULT_ROOT
+    if not incident_id:
+        raise IncidentError("no incident id: pass incident_id (lookup('incident.response.incident_id')), "
+                            "set env INCIDENT_ID or enable the incident.response.timeline callback")
+    return incident_id, root, incident_dir(root, incident_id)
+
+
 def allocate(root, now=None):
     """Allocate the next free INC-<today>-NNN under ``root`` and create its directory.
 
@@ -327,15 +342,13 @@ def build_milestone(params):
 
 def write_milestone(event, incident_id=None, root=None):
     """Append a milestone to the incident's timeline (for runs without the callback); returns the path."""
-    incident_id = incident_id or os.environ.get("INCIDENT_ID")
-    root = root or os.environ.get("INCIDENT_ROOT") or DEFAULT_ROOT
-    if not incident_id:
-        raise IncidentError("write=true needs incident_id (or env INCIDENT_ID)")
+    incident_id, root, directory = locate(incident_id, root)
     try:
-        path = os.path.join(incident_dir(root, incident_id, create=True), TIMELINE)
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, TIMELINE)
         writer = Timeline(path)
         writer.append(dict({"ts": iso(), "type": "milestone", "incident_id": incident_id, "run_id": "module"}, **event))
         writer.close()
-    except (IncidentError, OSError) as exc:
+    except OSError as exc:
         raise IncidentError("cannot write the milestone to the timeline under %s: %s" % (root, exc))
     return path

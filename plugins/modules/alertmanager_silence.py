@@ -18,6 +18,8 @@ description:
   - Check mode reports what would be created or expired and changes nothing.
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes
 options:
   url:
     description: Base URL of Alertmanager, for example C(http://127.0.0.1:9093).

@@ -57,6 +57,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - incident.response.attributes.info
   - incident.response.actions
 notes:
   - Supports check mode (it never changes anything).

@@ -19,6 +19,8 @@ description:
     because a target is down.
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes.info
 options:
   url:
     description:

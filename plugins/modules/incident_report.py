@@ -27,6 +27,8 @@ description:
   - In check mode everything is computed and returned, nothing is written.
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes
 options:
   incident_id:
     description: Incident to report on; defaults to env E(INCIDENT_ID) (set by the timeline callback).
@@ -115,8 +117,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils.incident import (
-    DEFAULT_ROOT, TIMELINE, IncidentError, compute_metrics, event_time, fmt_duration, incident_dir, iso,
-    parse_iso, read_events, render_timeline_md, task_counts, timeline_table, write_text_atomic)
+    TIMELINE, IncidentError, compute_metrics, event_time, fmt_duration, iso, locate, parse_iso, read_events,
+    render_timeline_md, task_counts, timeline_table, write_text_atomic)
 from ansible_collections.incident.response.plugins.module_utils.redact import redact
 
 GEN_START = "<!-- generated:%s (incident.response.incident_report; edits inside are replaced) -->"
@@ -329,16 +331,12 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    incident_id = p["incident_id"] or os.environ.get("INCIDENT_ID")
-    root = p["root"] or os.environ.get("INCIDENT_ROOT") or DEFAULT_ROOT
-    if not incident_id:
-        module.fail_json(msg="no incident id: pass incident_id or enable the incident.response.timeline callback")
-    if p["impact_started_at"] and parse_iso(p["impact_started_at"]) is None:
-        module.fail_json(msg="impact_started_at=%r is not an ISO 8601 time" % p["impact_started_at"])
     try:
-        directory = incident_dir(root, incident_id)
+        incident_id, _root, directory = locate(p["incident_id"], p["root"])
     except IncidentError as exc:
         module.fail_json(msg=str(exc))
+    if p["impact_started_at"] and parse_iso(p["impact_started_at"]) is None:
+        module.fail_json(msg="impact_started_at=%r is not an ISO 8601 time" % p["impact_started_at"])
     timeline = os.path.join(directory, TIMELINE)
     if not os.path.exists(timeline):
         module.fail_json(msg="no timeline at %s: was the incident.response.timeline callback enabled "

@@ -22,6 +22,8 @@ description:
   - In check mode nothing is sent; each delivery carries the payload it would send as C(preview).
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes
 options:
   channels:
     description: Where to send the message.

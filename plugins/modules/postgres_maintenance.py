@@ -15,14 +15,17 @@ description:
     or on the whole database, and reports dead tuples before and after per table.
   - O(action=dump) writes a C(pg_dump) of O(login_db) to O(dest) (custom format by default), as the
     pre-step of a risky action, and returns its size and SHA-256. C(pg_dump) runs from the controller's
-    C(PATH), or inside O(container) with C(docker exec) when given (for hosts without the client tools).
-    The password goes through the C(PGPASSWORD) environment variable, never the command line. The dump
-    is written to a temporary file and renamed when complete; an existing O(dest) is kept unless O(force=true).
+    C(PATH), or inside O(container) through the Docker Engine API (an exec, as C(docker exec)) when given
+    (for hosts without the client tools). The password goes through the C(PGPASSWORD) environment variable,
+    never the command line. The dump is written to a temporary file and renamed when complete; an existing
+    O(dest) is kept unless O(force=true).
   - In check mode it reports what it would do and changes nothing.
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
+  - incident.response.attributes
   - incident.response.postgres
+  - incident.response.actions
 options:
   action:
     description: What to do.
@@ -52,11 +55,11 @@ options:
     default: false
   container:
     description:
-      - Run C(pg_dump) inside this Docker container (name or id) with C(docker exec); O(login_host) and
-        O(login_port) are then as seen from inside the container.
+      - Run C(pg_dump) inside this Docker container (name or id) through the Engine API of O(docker_host);
+        O(login_host) and O(login_port) are then as seen from inside the container.
     type: str
   dump_timeout:
-    description: Seconds after which C(pg_dump) is killed and the partial file removed.
+    description: Seconds after which C(pg_dump) is stopped (in O(container), its output stream closed) and the partial file removed.
     type: int
     default: 900
 """
@@ -116,7 +119,7 @@ method:
   returned: action is dump
   type: str
 command:
-  description: The pg_dump command line (no password in it).
+  description: The pg_dump command line (no password in it); with O(container), as run inside it.
   returned: action is dump
   type: list
   elements: str
@@ -126,14 +129,15 @@ duration_s:
   type: float
 """
 
-import hashlib
 import os
-import subprocess
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.incident.response.plugins.module_utils.docker_api import DOCKER_ARGSPEC, DockerClient, DockerError
+from ansible_collections.incident.response.plugins.module_utils.files import sha256_file
+from ansible_collections.incident.response.plugins.module_utils.pg_dump import run_pg_dump
 from ansible_collections.incident.response.plugins.module_utils.postgres import (
     POSTGRES_ARGSPEC, connect, error_text, where)
 
@@ -183,15 +187,12 @@ def vacuum(module):
 
 
 def dump_command(module):
-    """(argv, method) running pg_dump on the host or in the container; the password stays in the env."""
+    """(argv, method): pg_dump on this host, or in the container (the password stays in the environment)."""
     p = module.params
     args = ["--host", p["login_host"], "--port", str(p["login_port"]), "--username", p["login_user"],
             "--dbname", p["login_db"], "--format", p["format"], "--no-password"]
     if p["container"]:
-        docker = module.get_bin_path("docker", required=True)
-        env_flags = ["-e", "PGPASSWORD"] if p["login_password"] else []
-        return [docker, "exec", "-i"] + env_flags + ["-e", "PGSSLMODE=" + p["ssl_mode"], "-e", "PGCONNECT_TIMEOUT=%d" % p["connect_timeout"],
-                                                     p["container"], "pg_dump"] + args, "container"
+        return ["pg_dump"] + args, "container"
     pg_dump = module.get_bin_path("pg_dump")
     if not pg_dump:
         module.fail_json(msg="pg_dump is not in PATH on this host: install the PostgreSQL client, "
@@ -205,44 +206,31 @@ def dump(module):
     if os.path.exists(dest) and not p["force"]:
         module.fail_json(msg="%s already exists: refusing to overwrite it (set force=true or choose another dest)" % dest)
     argv, method = dump_command(module)
+    client = DockerClient.from_module(module) if p["container"] else None
     result = dict(path=dest, method=method, command=argv, format=p["format"])
     if module.check_mode:
         module.exit_json(changed=True, msg="would write a %s pg_dump of %s to %s" % (p["format"], where(p), dest), **result)
     parent = os.path.dirname(dest)
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o750)
-    env = dict(os.environ, PGSSLMODE=p["ssl_mode"], PGCONNECT_TIMEOUT=str(p["connect_timeout"]))
-    if p["login_password"]:
-        env["PGPASSWORD"] = p["login_password"]
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), dir=parent)
     started = time.time()
     try:
         with os.fdopen(fd, "wb") as out:
-            proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, env=env, timeout=p["dump_timeout"], check=False)
-        if proc.returncode != 0:
-            raise RuntimeError("pg_dump (%s) exited %d: %s" % (method, proc.returncode,
-                                                               " ".join(proc.stderr.decode("utf-8", "replace").split())[:1000]))
-        digest, size = sha256_of(tmp)
+            streamed = run_pg_dump(argv, out, p, p["container"], client, seconds=p["dump_timeout"])
+        if streamed.timed_out:
+            os.unlink(tmp)
+            module.fail_json(msg="pg_dump of %s did not finish within %ds; partial file removed" % (where(p), p["dump_timeout"]),
+                             **result)
+        digest, size = sha256_file(tmp)
         os.chmod(tmp, 0o600)
         os.rename(tmp, dest)
-    except subprocess.TimeoutExpired:
-        os.unlink(tmp)
-        module.fail_json(msg="pg_dump of %s did not finish within %ds; partial file removed" % (where(p), p["dump_timeout"]), **result)
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, DockerError) as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
         module.fail_json(msg="dump of %s failed: %s" % (where(p), exc), **result)
     result.update(size_bytes=size, sha256=digest, duration_s=round(time.time() - started, 3))
     module.exit_json(changed=True, msg="dumped %s to %s (%d bytes)" % (where(p), dest, size), **result)
-
-
-def sha256_of(path):
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 def main():
@@ -257,6 +245,7 @@ def main():
         container=dict(type="str"),
         dump_timeout=dict(type="int", default=900),
     )
+    argument_spec.update(DOCKER_ARGSPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[["action", "dump", ["dest"]]])
     if module.params["action"] == "vacuum":

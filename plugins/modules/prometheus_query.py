@@ -18,6 +18,8 @@ description:
     O(unreachable_ok=true) returns RV(reachable=false) and the error as a finding.
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes.info
 options:
   prometheus_url:
     description: Base URL of Prometheus, for example C(http://127.0.0.1:9090).

@@ -106,3 +106,33 @@ def test_fmt_duration():
     assert incident.fmt_duration(3.21) == "3.2s"
     assert incident.fmt_duration(3725) == "1h 02m 05s"
     assert os.path.basename(incident.incident_dir("/tmp/x", "INC-2026-11-23-001")) == "INC-2026-11-23-001"
+
+
+def test_locate_prefers_options_then_env_then_default_root(tmp_path):
+    env = {"INCIDENT_ID": "INC-2026-01-02-008", "INCIDENT_ROOT": str(tmp_path / "env-root")}
+    assert incident.locate("INC-2026-01-02-007", str(tmp_path), env=env) == (
+        "INC-2026-01-02-007", str(tmp_path), str(tmp_path / "INC-2026-01-02-007"))
+    assert incident.locate(None, None, env=env) == (
+        "INC-2026-01-02-008", str(tmp_path / "env-root"), str(tmp_path / "env-root" / "INC-2026-01-02-008"))
+    assert incident.locate("INC-2026-01-02-009", None, env={})[1:] == (
+        incident.DEFAULT_ROOT, os.path.abspath(os.path.join(incident.DEFAULT_ROOT, "INC-2026-01-02-009")))
+    assert not os.listdir(str(tmp_path))  # nothing created
+
+
+def test_locate_refuses_a_missing_or_bad_id(tmp_path):
+    with pytest.raises(incident.IncidentError, match="no incident id"):
+        incident.locate(None, str(tmp_path), env={"INCIDENT_ROOT": str(tmp_path)})
+    with pytest.raises(incident.IncidentError, match="invalid incident id"):
+        incident.locate(None, str(tmp_path), env={"INCIDENT_ID": "../../etc"})
+
+
+def test_write_milestone_files_into_the_env_incident(tmp_path, monkeypatch):
+    monkeypatch.setenv("INCIDENT_ID", "INC-2026-01-02-010")
+    monkeypatch.setenv("INCIDENT_ROOT", str(tmp_path))
+    path = incident.write_milestone({"event": "note", "message": "hello"})
+    assert path == str(tmp_path / "INC-2026-01-02-010" / "timeline.jsonl")
+    (event,) = incident.read_events(path)
+    assert (event["incident_id"], event["event"], event["type"]) == ("INC-2026-01-02-010", "note", "milestone")
+    monkeypatch.delenv("INCIDENT_ID")
+    with pytest.raises(incident.IncidentError, match="no incident id"):
+        incident.write_milestone({"event": "note", "message": "hello"})
