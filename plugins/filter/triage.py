@@ -193,12 +193,17 @@ class Report(object):
     def kind_services(self, kind):
         return [name for name, d in self.desc.items() if d["kind"] == kind]
 
+    def subject(self, kind):
+        """(service, result) of the diagnostic of the catalog's `kind` service (postgres, redis); (None, None)
+        when the catalog has none or the diagnostic was not asked for."""
+        res = self.diag.get(kind)
+        names = self.kind_services(kind)
+        return (names[0], res) if names and res is not None else (None, None)
+
     def postgres(self):
-        res = self.diag.get("postgres")
-        names = self.kind_services("postgres")
-        if not names or res is None:
+        name, res = self.subject("postgres")
+        if name is None:
             return
-        name = names[0]
         if not _ok(res) and not (isinstance(res, dict) and res.get("error")):
             self.not_run["postgres"] = _why_failed(res)
             self.add(name, "postgres", "unknown", "postgres.not_run", "diagnostics failed: %s" % _why_failed(res))
@@ -237,11 +242,9 @@ class Report(object):
                 self.suggest(code, "P1" if code == "postgres.connections" else "P2", name, f.get("message"))
 
     def redis(self):
-        res = self.diag.get("redis")
-        names = self.kind_services("redis")
-        if not names or res is None:
+        name, res = self.subject("redis")
+        if name is None:
             return
-        name = names[0]
         if not isinstance(res, dict) or res.get("skipped") or (res.get("failed") and not res.get("error")):
             self.add(name, "redis", "unknown", "redis.not_run", "diagnostics failed: %s" % _why_failed(res))
             return
