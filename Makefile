@@ -6,13 +6,13 @@ PY ?= python3
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test deps venv lab-up lab-down lab-status sanity lint pytest unit integration bench clean
+.PHONY: demo test deps venv lab-up lab-down lab-status sanity lint pytest core-matrix unit integration bench clean
 
 demo: deps venv lab-up ## Break the lab's api, then let the P0 playbook heal it
 	lab/faults.py inject api-kill
 	$(BIN)/ansible-playbook playbooks/p0-outage.yml
 
-test: deps venv lab-up sanity lint pytest ## Everything CI runs
+test: deps venv lab-up sanity lint pytest core-matrix ## Everything CI runs
 
 deps:
 	@scripts/install-host-deps.sh
@@ -41,6 +41,9 @@ lint: venv
 
 pytest: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/molecule
+
+core-matrix: venv ## triage_collect (the one plugin on ActionBase internals) on ansible-core 2.19, 2.20, 2.21
+	scripts/triage_collect_matrix.sh
 
 unit: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit

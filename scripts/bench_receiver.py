@@ -1,13 +1,14 @@
 """Receiver benchmark (prints figures, asserts nothing):
   1. ingestion: webhook acknowledgment latency p50/p99 at --rate alerts/s for --seconds, distinct
      fingerprints, lab routes, dispatch disabled (every alert is stored and queued, nothing runs);
-     alerts lost = sent - stored in SQLite (read after the receiver stopped);
+     alerts lost = sent - stored in SQLite (read after the receiver stopped); with --signed every
+     request is HMAC-signed (timestamp + nonce, the nonce recorded in SQLite) instead of a bearer token;
   2. webhook -> playbook start: --starts alerts through the local ansible-runner backend
      (tests/integration/playbooks/receiver_marker.yml): ack -> ansible-playbook spawned, and
      ack -> the playbook's first event;
   3. with --e2e: fault -> healthy through the whole loop on the lab (api-kill, the lab's Prometheus
      and Alertmanager, receiver on 127.0.0.1:19095, ansible-runner, P0 playbook), under the lab lock.
-Usage: .venv/bin/python scripts/bench_receiver.py [--rate 200] [--seconds 30] [--starts 10] [--e2e]"""
+Usage: .venv/bin/python scripts/bench_receiver.py [--rate 200] [--seconds 30] [--starts 10] [--signed] [--e2e]"""
 import argparse
 import asyncio
 import datetime
@@ -22,10 +23,12 @@ import tempfile
 import time
 
 import aiohttp
+from incident_receiver import auth
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.integration import receiver_support as rs  # noqa: E402  pylint: disable=wrong-import-position
 
+SECRET = "bench-hmac-secret"
 LAB_ALERTS = ["ServiceDown", "TaskSchedulerAPIDown", "NoActiveWorkers", "DatabaseSlowQueries", "StuckSagas",
               "ConnectionPoolExhausted", "RedisMemoryHigh", "DiskSpaceLow", "HighErrorRate", "SomethingElse"]
 
@@ -35,17 +38,19 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))] if values else float("nan")
 
 
-async def blast(base, token, rate, seconds):
+async def blast(base, token, rate, seconds, signed=False):
     """Open-loop sender: request i leaves at t0 + i/rate whatever the previous ones do."""
     total = int(rate * seconds)
     latencies, statuses = [], {}
-    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    bearer = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def one(i):
             name = LAB_ALERTS[i % len(LAB_ALERTS)]
             body = json.dumps(rs.am_payload(rs.am_alert(name, fingerprint="bench%011d" % i, service="svc%d" % (i % 7),
                                                         instance="host-%d" % i)))
+            headers = dict(auth.signature_headers(SECRET, body.encode()), **{"Content-Type": "application/json"}) \
+                if signed else bearer
             started = time.perf_counter()
             try:
                 async with session.post(base + "/alertmanager", data=body, headers=headers) as resp:
@@ -73,14 +78,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ingestion(tmp, rate, seconds, durability):
+def ingestion(tmp, rate, seconds, durability, signed=False):
     cfg = rs.write_config(tmp, _lab_routes(), dispatch={"backend": "none"}, log_level="WARNING",
-                          durability=durability)
+                          durability=durability, auth={"token": rs.TOKEN, "hmac_secret": SECRET})
     rcv = rs.ReceiverProcess(cfg).start()
     try:
         cpu = cpu_seconds(rcv.proc.pid)
         load = os.getloadavg()[0]
-        sent, latencies, statuses, elapsed = asyncio.run(blast(rcv.base, rcv.token, rate, seconds))
+        sent, latencies, statuses, elapsed = asyncio.run(blast(rcv.base, rcv.token, rate, seconds, signed))
         cpu = cpu_seconds(rcv.proc.pid) - cpu
         load = max(load, os.getloadavg()[0])
         server = server_ack(rcv.get("/metrics")[1])
@@ -158,13 +163,15 @@ def main():
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--durability", choices=("FULL", "NORMAL"), default="FULL",
                         help="SQLite synchronous mode of the receiver (FULL: fsync per commit)")
+    parser.add_argument("--signed", action="store_true", help="HMAC-signed webhooks instead of a bearer token")
     parser.add_argument("--e2e", action="store_true")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-receiver-") as tmp:
         os.makedirs(os.path.join(tmp, "ingest"))
-        ing = ingestion(os.path.join(tmp, "ingest"), args.rate, args.seconds, args.durability)
-        rows += [("ack latency p50 (%d alerts/s, %ds, %s)" % (args.rate, args.seconds, args.durability),
+        ing = ingestion(os.path.join(tmp, "ingest"), args.rate, args.seconds, args.durability, args.signed)
+        rows += [("ack latency p50 (%d alerts/s, %ds, %s%s)" % (args.rate, args.seconds, args.durability,
+                                                                ", signed" if args.signed else ""),
                   "%.1f ms" % (ing["p50"] * 1e3), ""),
                  ("ack latency p99", "%.1f ms" % (ing["p99"] * 1e3), "< 50 ms"),
                  ("ack latency max", "%.1f ms" % (ing["max"] * 1e3), ""),

@@ -11,21 +11,9 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.incident.response.plugins.module_utils.incident import (
-    MILESTONES, IncidentError, build_milestone, write_milestone)
+from ansible_collections.incident.response.plugins.module_utils.incident import IncidentError, build_milestone, write_milestone
+from ansible_collections.incident.response.plugins.module_utils.incident_event_spec import incident_event_argument_spec
 from ansible_collections.incident.response.plugins.module_utils.redact import redact
-
-ARGUMENT_SPEC = dict(
-    event=dict(type="str", required=True, choices=list(MILESTONES)),
-    msg=dict(type="str", required=True),
-    severity=dict(type="str", choices=["P0", "P1", "P2", "P3"]),
-    at=dict(type="str"),
-    impact_started_at=dict(type="str"),
-    owner=dict(type="str"),
-    write=dict(type="bool", default=False),
-    incident_id=dict(type="str"),
-    root=dict(type="path"),
-)
 
 
 class ActionModule(ActionBase):
@@ -35,7 +23,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, params = self.validate_argument_spec(argument_spec=incident_event_argument_spec())
         try:
             event = redact(build_milestone(params))
             result.update(changed=False, incident_event=event)

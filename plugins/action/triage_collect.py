@@ -3,8 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin for incident.response.triage_collect: run several read-only modules at once.
 
-Each module runs exactly as its own task would (same module code, same connection), but in a
-thread of this one task, so triage pays one task's overhead instead of seven."""
+Each module runs exactly as its own task would (same module code, same connection, ActionBase._execute_module),
+but in a thread of this one task, so triage pays one task's overhead instead of seven. The other way, that of
+ansible.builtin.gather_facts (async_wrapper jobs polled with async_status), costs a module start-up per launch
+and per poll: 6.7 s against 3.2 s for the lab's seven diagnostics (median of 3, ansible-core 2.19).
+scripts/triage_collect_matrix.sh runs this plugin on every ansible-core of the support matrix."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -20,8 +23,26 @@ ALLOWED_PREFIX = "incident.response."
 
 
 class ActionModule(ActionBase):
+    # ActionBase.run() makes the task's remote temporary directory before the threads start, so they share it
+    # instead of racing to make their own; ActionBase.cleanup(), called by the task executor, removes it.
     TRANSFERS_FILES = True
     _VALID_ARGS = frozenset(("diagnostics", "workers"))
+
+    def __init__(self, *args, **kwargs):
+        super(ActionModule, self).__init__(*args, **kwargs)
+        self._build_lock = threading.Lock()
+
+    def _configure_module(self, *args, **kwargs):
+        """Build one module payload at a time: the one ActionBase internal this plugin relies on besides _execute_module.
+
+        _execute_module() builds the payload (finds the module, discovers the interpreter into self and task_vars,
+        compiles the module's source to find its module_utils, zips it), then runs it. Building in parallel threads
+        breaks: on Python 3.11 compile() fails with "AST constructor recursion depth mismatch". ActionBase has no
+        public way to build apart from running, so this override of the hook _execute_module calls serialises the
+        building (quick) and leaves the running, what takes the time, parallel. Were the hook renamed in
+        some ansible-core, the modules would still run, built without the lock."""
+        with self._build_lock:
+            return super(ActionModule, self)._configure_module(*args, **kwargs)
 
     def _run_one(self, name, spec, task_vars):
         started = time.monotonic()
@@ -50,26 +71,11 @@ class ActionModule(ActionBase):
         modules = [spec["module"] for spec in wanted.values()]
         # Without pipelining a module is copied into the shared temporary directory under its own name:
         # two runs of one module (one per engine) would overwrite each other's file, so go one at a time.
-        serial = len(set(modules)) != len(modules) and not self._is_pipelining_enabled("new")
-        # Make the temporary directory once, before the threads, so they share it instead of racing for it.
-        if not self._is_pipelining_enabled("new") and self._connection._shell.tmpdir is None:
-            self._make_tmp_path()
-        # Building a module payload parses Python (ast), which is not safe in parallel threads:
-        # build one at a time, run them all at once (the running is what takes the time).
-        build_lock = threading.Lock()
-        configure = self._configure_module
-
-        def configure_locked(*args, **kwargs):
-            with build_lock:
-                return configure(*args, **kwargs)
-        self._configure_module = configure_locked
-        started = time.monotonic()
+        serial = len(set(modules)) != len(modules) and not self._connection.is_pipelining_enabled()
         workers = 1 if serial else int(self._task.args.get("workers") or 8)
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted) or 1))) as pool:
-                done = dict(pool.map(lambda item: self._run_one(item[0], item[1], task_vars), wanted.items()))
-        finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted) or 1))) as pool:
+            done = dict(pool.map(lambda item: self._run_one(item[0], item[1], task_vars), wanted.items()))
         result.update(changed=False, diagnostics=done, elapsed_ms=round((time.monotonic() - started) * 1000, 1),
                       failed_diagnostics=sorted(n for n, r in done.items() if r.get("failed")))
         return result

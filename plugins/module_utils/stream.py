@@ -76,8 +76,8 @@ def stream_to_file(argv, out, limit=None, env=None, seconds=None):
             proc.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-    if proc.poll() is None:
-        try:
+    if sink.truncated or timed_out or proc.poll() is None:
+        try:  # the whole group: a child left behind would hold the pipes open
             os.killpg(proc.pid, signal.SIGTERM)
         except OSError:  # it ended meanwhile
             pass

@@ -113,27 +113,17 @@ written_to:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils.incident import (
-    MILESTONES, IncidentError, build_milestone, write_milestone)
+from ansible_collections.incident.response.plugins.module_utils.incident import IncidentError, build_milestone, write_milestone
+from ansible_collections.incident.response.plugins.module_utils.incident_event_spec import incident_event_argument_spec
 from ansible_collections.incident.response.plugins.module_utils.redact import redact
 
 # The action plugin of the same name (plugins/action/incident_event.py) builds the milestone on the
-# controller with the same code; this module is what runs where the action is not available.
+# controller with the same code and the same options; this module is what runs where the action is not available.
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            event=dict(type="str", required=True, choices=list(MILESTONES)),
-            msg=dict(type="str", required=True),
-            severity=dict(type="str", choices=["P0", "P1", "P2", "P3"]),
-            at=dict(type="str"),
-            impact_started_at=dict(type="str"),
-            owner=dict(type="str"),
-            write=dict(type="bool", default=False),
-            incident_id=dict(type="str"),
-            root=dict(type="path"),
-        ),
+        argument_spec=incident_event_argument_spec(),
         supports_check_mode=True,
     )
     p = module.params

@@ -201,7 +201,7 @@ def test_eda_rulebook_routes_lab_alerts_in_the_real_rule_engine(tmp_path):
     from tests.integration.receiver_support import REPO  # pylint: disable=import-outside-toplevel
     with open(os.path.join(REPO, "extensions", "eda", "rulebooks", "incident-response.yml")) as fh:
         doc = yaml.safe_load(fh)
-    alerts = [("ServiceDown", {"job": "api", "instance": "127.0.0.1:18000"}),
+    alerts = [("ServiceDown", {"job": "api", "service": "api", "instance": "127.0.0.1:18000"}),
               ("TaskSchedulerAPIDown", {"job": "api", "service": "api", "instance": "127.0.0.1:18000"}),
               ("ServiceDown", {"job": "postgres", "instance": "127.0.0.1:19187"}),
               ("NoActiveWorkers", {"service": "worker"}), ("RedisMemoryHigh", {"service": "redis"}),
@@ -228,7 +228,7 @@ def test_eda_rulebook_routes_lab_alerts_in_the_real_rule_engine(tmp_path):
                          capture_output=True, text=True, timeout=120, env=env, check=False)
     routed = sorted(line.split(None, 2)[1:] for line in out.stdout.splitlines() if line.startswith("ROUTE "))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert routed == sorted([["playbooks/p0-outage.yml", "ServiceDown"],          # API alert pair: one run
+    assert routed == sorted([["playbooks/api-down.yml", "ServiceDown"],           # API alert pair: one run
                              ["playbooks/database-down.yml", "ServiceDown"],
                              ["playbooks/no-active-workers.yml", "NoActiveWorkers"],
                              ["playbooks/redis-memory.yml", "RedisMemoryHigh"],

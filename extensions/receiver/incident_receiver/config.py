@@ -4,6 +4,7 @@ import os
 
 import yaml
 
+from . import dependencies, routing
 from .routing import Router
 
 DEFAULTS = {
@@ -17,13 +18,24 @@ DEFAULTS = {
     "state_dir": "~/.local/state/incident.response/receiver",
     "routes": "routes.yml",
     "durability": "FULL",
-    "auth": {"token_env": "INCIDENT_RECEIVER_TOKEN", "hmac_secret_env": "INCIDENT_RECEIVER_HMAC_SECRET"},
+    "auth": {"token_env": "INCIDENT_RECEIVER_TOKEN", "hmac_secret_env": "INCIDENT_RECEIVER_HMAC_SECRET",
+             "read_token_env": "INCIDENT_RECEIVER_READ_TOKEN", "signature_window_s": 300},
+    # Webhook HTTP limits: a request's body must arrive within body_timeout_s; a connection that sends no
+    # complete request headers within idle_timeout_s (or idles that long between requests) is closed; at
+    # most max_unauthenticated signed requests may be read at once before their signature is checked.
+    "http": {"body_timeout_s": 15, "idle_timeout_s": 15, "max_unauthenticated": 32},
     "dispatch": {"backend": "local", "max_concurrent": 2, "keep_runs": 50, "job_timeout_s": 1800,
-                 "rerun_interrupted": False, "poll_s": 0.2,
+                 "max_attempts": 3, "poll_s": 0.2,
                  "awx": {"url": "", "token_env": "AWX_TOKEN", "job_templates": {}, "poll_s": 2.0,
                          "verify_tls": True, "timeout_s": 10}},
     "read_api_auth": True,
     "log_level": "INFO",
+    # One incident per root cause: alerts of a service that depends on one with an open incident are
+    # folded into that incident. depends_on: `inventory` (incident_services of the runs' inventory) or a
+    # mapping service -> [services]. After its cause resolved, an incident absorbs its dependants' alerts
+    # for settle_s more (their recovery lags), then symptoms still firing get their own response. An
+    # unresolved incident older than max_open_s stops absorbing alerts.
+    "folding": {"enabled": True, "depends_on": "inventory", "settle_s": 120, "max_open_s": 86400},
 }
 BACKENDS = ("local", "awx", "none")
 
@@ -52,6 +64,12 @@ class Config:
         auth = doc["auth"]
         self.token = secret(auth, "token")
         self.hmac_secret = secret(auth, "hmac_secret")
+        self.read_token = secret(auth, "read_token")       # GET /runs; falls back to `token` when unset
+        self.signature_window_s = int(auth["signature_window_s"])
+        http = doc["http"]
+        self.body_timeout_s = float(http["body_timeout_s"])
+        self.idle_timeout_s = float(http["idle_timeout_s"])
+        self.max_unauthenticated = int(http["max_unauthenticated"])
         if not self.token and not self.hmac_secret and not auth.get("disabled"):
             raise ConfigError("auth: set a token (auth.token_env / auth.token_file) or an HMAC secret "
                               "(auth.hmac_secret_env / auth.hmac_secret_file), or `auth.disabled: true`")
@@ -62,19 +80,18 @@ class Config:
         self.max_concurrent = int(dispatch["max_concurrent"])
         self.keep_runs = int(dispatch["keep_runs"])
         self.job_timeout_s = int(dispatch["job_timeout_s"])
-        self.rerun_interrupted = bool(dispatch["rerun_interrupted"])
+        # Launches of one job at most: an attempt that left no outcome (its runner died, or the receiver
+        # died before launching it) is launched again. `rerun_interrupted` (older configs) is ignored.
+        self.max_attempts = int(dispatch["max_attempts"])
+        if self.max_attempts < 1:
+            raise ConfigError("dispatch.max_attempts: expected at least 1, got %d" % self.max_attempts)
         self.poll_s = float(dispatch["poll_s"])
         self.awx = dict(dispatch["awx"])
         self.awx["token"] = secret(self.awx, "token")
         if self.backend == "awx" and not (self.awx["url"] and self.awx["token"]):
             raise ConfigError("dispatch.awx: `url` and a token (dispatch.awx.token_env / token_file) are required")
-        routes_path = self.path(doc["routes"])
-        try:
-            with open(routes_path) as fh:
-                routes_doc = yaml.safe_load(fh)
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError("routes file %s: %s" % (routes_path, exc)) from None
-        self.router = Router(routes_doc, self.playbooks_dir)
+        self.router = Router(routing.load(self.path(doc["routes"]), self.repo), self.playbooks_dir)
+        self.folding, self.settle_s, self.max_open_s, self.graph = _folding(doc["folding"], self)
 
     def path(self, value, base=None):
         value = os.path.expanduser(str(value))
@@ -87,6 +104,25 @@ class Config:
     @property
     def runs_dir(self):
         return os.path.join(self.state_dir, "runs")
+
+
+def _folding(section, cfg):
+    """(enabled, settle_s, max_open_s, dependency Graph); a graph that cannot be read stops the start."""
+    enabled, source = bool(section["enabled"]), section["depends_on"]
+    try:
+        settle_s, max_open_s = float(section["settle_s"]), float(section["max_open_s"])
+        if settle_s < 0 or max_open_s < 0:
+            raise ValueError("settle_s and max_open_s must be >= 0")
+        if not enabled:
+            graph = dependencies.Graph({})
+        elif source == "inventory":
+            graph = dependencies.from_inventory(cfg.inventory, cfg.ansible_config) if cfg.inventory \
+                else dependencies.Graph({})
+        else:
+            graph = dependencies.Graph(source, "folding.depends_on")
+    except (dependencies.GraphError, TypeError, ValueError) as exc:
+        raise ConfigError("folding: %s (fix the graph, or set folding.enabled: false)" % exc) from None
+    return enabled, settle_s, max_open_s, graph
 
 
 def secret(section, name):

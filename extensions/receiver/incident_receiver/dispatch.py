@@ -1,35 +1,34 @@
-"""Dispatch backends. `run(job, launched)` blocks (it runs in a worker thread) and returns
-(status, rc, error) with status succeeded|failed|interrupted; `launched()` is called once the
-playbook process (or the AWX job) exists.
+"""Dispatch backends. Local: `launch(job, attempt)` starts a detached ansible-runner and returns its
+process; `adopt(job)` waits for a live run of the job to end and returns (status, rc, error), or None
+when the current attempt left no outcome. AWX: `run(job, launched, on_external_id)` launches and
+follows a job template; `adopt(job)` follows a known AWX job.
 
-Alert content reaches the playbook only as data: extra vars are written to the run's
-env/extravars file with every string from the alert tagged `!unsafe`, so Ansible never renders a
-`{{ ... }}` that a label or annotation carries; nothing from the alert is put on a command line.
+Alert content reaches the playbook only as data: extra vars are written to the run's env/extravars
+file as JSON with every string from the alert marked `__ansible_unsafe`, so each arrives as the same
+string (never re-typed) and Ansible never renders a `{{ ... }}` that a label or annotation carries;
+nothing from the alert is put on a command line.
 """
+import fcntl
 import glob
 import json
 import os
 import shutil
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 
-import yaml
-
 from .routing import RouteError, safe_playbook
 
 
 class Unsafe(str):
-    """A string Ansible must treat as data (YAML `!unsafe`)."""
+    """A string Ansible must treat as data: written as {"__ansible_unsafe": "..."} (see dump_extravars)."""
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style="'"))
+UNSAFE_KEY = "__ansible_unsafe"
+RESERVED_PREFIX = "__ansible"      # keys Ansible's JSON decoder turns into objects (unsafe, vault, type)
 
 
 def unsafe(value):
@@ -46,16 +45,49 @@ ALERT_DATA_VARS = ("incident_alert", "alert_name", "description")
 
 
 def job_vars(job):
-    """Extra vars of a run: route vars (trusted config), incident_*, and the alert's content as unsafe data."""
+    """Extra vars of a run: route vars stay templates (trusted config); the alert's content and every
+    incident_* var the receiver sets are unsafe data (never rendered)."""
     extra = dict(job["extra_vars"])
-    for key in ALERT_DATA_VARS:
-        if key in extra:
+    for key in extra:
+        if key in ALERT_DATA_VARS or key.startswith("incident_"):
             extra[key] = unsafe(extra[key])
     return extra
 
 
 def dump_extravars(extra):
-    return yaml.dump(extra, Dumper=_Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True)
+    """The env/extravars file: JSON, which ansible-playbook (`-e @file`) reads with every type kept (a
+    string stays a string: no YAML re-typing of 'yes', '0x10', '~', '007', timestamps...). An Unsafe
+    string is written as {"__ansible_unsafe": "..."}, which Ansible loads as a plain str not trusted as
+    a template; other strings (route vars) stay templates. ASCII only (\\u escapes), so the file reads
+    the same in any locale.
+
+    The leading tab is valid JSON but invalid YAML: ansible-playbook falls back to YAML when JSON
+    decoding fails, and YAML would turn the unsafe markers into trusted strings; with the tab that
+    fallback is an error instead. Raises ValueError for what Ansible could not load as given: a key
+    starting with __ansible, a lone surrogate, NaN or infinity."""
+    return "\t" + json.dumps(_marked(extra), ensure_ascii=True, allow_nan=False, sort_keys=True) + "\n"
+
+
+def _marked(value):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("extra vars: %s is not valid Unicode (lone surrogate)" % json.dumps(value)[:60]) from None
+        return {UNSAFE_KEY: str(value)} if isinstance(value, Unsafe) else value
+    if isinstance(value, dict):
+        return {_key(k): _marked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_marked(v) for v in value]
+    return value
+
+
+def _key(key):
+    if not isinstance(key, str) or key.startswith(RESERVED_PREFIX):
+        raise ValueError("extra vars: key %s is not a string or is reserved by Ansible (%s...)"
+                         % (json.dumps(key)[:60], RESERVED_PREFIX))
+    _marked(key)                   # the Unicode check
+    return str(key)
 
 
 def run_dir(runs_dir, job_id):
@@ -71,58 +103,88 @@ def prune_runs(runs_dir, keep, active_ids=()):
             shutil.rmtree(path, ignore_errors=True)
 
 
+def clear_stale_run_dir(pdd):
+    """Before a queued job is claimed: remove a directory of that path left by an earlier database (its
+    artifacts would pass for this job's). False while a process of that old run still holds its lock."""
+    if not os.path.isdir(pdd):
+        return True
+    if lock_held(pdd):
+        return False
+    shutil.rmtree(pdd, ignore_errors=True)
+    return True
+
+
+LOCK_FILE = "run.lock"
+RUNNER_DONE = {"successful": "succeeded", "failed": "failed", "timeout": "failed", "canceled": "failed"}
+
+
+class RunLocked(RuntimeError):
+    """Another process holds this run's lock: a run of this job is still alive."""
+
+
+# What launch() raises when a run cannot start: a bad playbook name, an unwritable run directory, a live run.
+LAUNCH_ERRORS = (RouteError, OSError, RunLocked)
+
+
 class LocalBackend:
-    """ansible-runner on this machine: one private_data_dir per run, the repo as project dir."""
+    """ansible-runner on this machine, detached from the receiver: `ansible-runner run` in its own session
+    (no controlling terminal, stdin /dev/null, output in the run directory), so it outlives a SIGKILL of the
+    receiver. One private_data_dir per job, one artifacts/attempt-N per launch, the repo as project dir.
+
+    The run's lock (`run.lock`, flock) is taken before the launch and handed to the runner process, which
+    holds it to its end: a held lock means the run is alive, whatever pid it has; a free lock with no final
+    status in artifacts/attempt-N means that attempt died (or never started)."""
     name = "local"
 
     def __init__(self, cfg):
         self.cfg = cfg
-        # The ansible-playbook installed next to this Python (the venv) wins over any on PATH.
-        self.path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)])
+        self.env = child_env(cfg)
 
-    def run(self, job, launched):
-        import ansible_runner  # pylint: disable=import-outside-toplevel
-        try:
-            playbook = safe_playbook(self.cfg.playbooks_dir, job["playbook"])
-        except RouteError as exc:
-            return "failed", None, str(exc)
+    def launch(self, job, attempt):
+        """Start attempt `attempt` of the job detached; returns the Popen (the caller reaps it)."""
+        playbook = safe_playbook(self.cfg.playbooks_dir, job["playbook"])
         pdd = job["private_data_dir"]
-        os.makedirs(os.path.join(pdd, "env"), mode=0o700, exist_ok=True)
-        with open(os.path.join(pdd, "env", "extravars"), "w") as fh:
-            fh.write(dump_extravars(job_vars(job)))
-        # INCIDENT_ID + INCIDENT_ROOT: the timeline callback records into the incident allocated at ack time.
-        envvars = {"INCIDENT_ID": job["incident_id"], "INCIDENT_ROOT": self.cfg.incidents_dir,
-                   "ANSIBLE_CONFIG": self.cfg.ansible_config,
-                   "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1", "PATH": self.path}
+        self.prepare(job)
+        lock = os.open(os.path.join(pdd, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunLocked("run directory %s is locked by a live run" % pdd) from None
+            env = dict(self.env, INCIDENT_ID=job["incident_id"])
+            with open(os.path.join(pdd, "%s.log" % attempt_ident(attempt)), "ab") as out:
+                return subprocess.Popen(self.command(pdd, playbook, attempt), cwd=pdd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                        pass_fds=(lock,))
+        finally:
+            os.close(lock)       # the runner keeps its inherited copy of the lock until it exits
 
-        def status_handler(data, runner_config=None):  # pylint: disable=unused-argument
-            if data.get("status") == "running":
-                launched()
+    def command(self, pdd, playbook, attempt):
+        cmd = [sys.executable, "-m", "ansible_runner", "run", pdd, "--playbook", playbook,
+               "--project-dir", self.cfg.repo, "--ident", attempt_ident(attempt), "--quiet"]
+        return cmd + (["--inventory", self.cfg.inventory] if self.cfg.inventory else [])
 
-        kwargs = {"private_data_dir": pdd, "project_dir": self.cfg.repo, "playbook": playbook,
-                  "ident": "run", "envvars": envvars, "quiet": True, "status_handler": status_handler,
-                  "timeout": self.cfg.job_timeout_s, "rotate_artifacts": 1}
-        if self.cfg.inventory:
-            kwargs["inventory"] = self.cfg.inventory
-        thread, runner = ansible_runner.run_async(**kwargs)
-        thread.join()
-        status = {"successful": "succeeded"}.get(runner.status, "failed")
-        error = None if status == "succeeded" else "ansible-runner status %s, rc %s" % (runner.status, runner.rc)
-        return status, runner.rc, error
+    def prepare(self, job):
+        """env/extravars (dump_extravars: alert data stays data) and env/settings (job timeout), rewritten
+        for every attempt."""
+        env_dir = os.path.join(job["private_data_dir"], "env")
+        os.makedirs(env_dir, mode=0o700, exist_ok=True)
+        _write_atomic(os.path.join(env_dir, "extravars"), dump_extravars(job_vars(job)))
+        _write_atomic(os.path.join(env_dir, "settings"), json.dumps({"job_timeout": self.cfg.job_timeout_s}))
+
+    def alive(self, job):
+        """Anything of this run still running: the lock holder, the recorded pid (same start time), or a
+        process whose command line names the run directory (an ansible-playbook left by a dead runner)."""
+        pdd = job.get("private_data_dir")
+        return bool(pdd) and (lock_held(pdd) or process_alive(job.get("pid"), job.get("pid_start"))
+                              or bool(pids_using(pdd)))
 
     def adopt(self, job):
-        """After a restart: wait for a playbook process that outlived the old receiver, then read how
-        it ended from its events. None when no such process is alive (the job was interrupted)."""
-        pdd = job.get("private_data_dir") or ""
-        if not pdd or not pids_using(pdd):
-            return None
-        while pids_using(pdd):
-            time.sleep(1)
-        stats = summary(pdd).get("stats")
-        if stats is None:
-            return "interrupted", None, "the playbook process ended without final stats after a receiver restart"
-        ok = not stats.get("failures") and not stats.get("dark")
-        return ("succeeded" if ok else "failed"), None, None if ok else "adopted run failed: %s" % stats
+        """Wait for a live run of the job's current attempt to end, then (status, rc, error) from its
+        artifacts; None when that attempt left no outcome (it died or never started: run it again)."""
+        while self.alive(job):
+            time.sleep(max(0.05, self.cfg.poll_s))
+        return outcome(job.get("private_data_dir"), job.get("attempts") or 0)
 
 
 class AwxBackend:
@@ -191,14 +253,69 @@ class AwxBackend:
         return "failed", None, "AWX job %s still running after %ss" % (awx_job, self.cfg.job_timeout_s)
 
     def adopt(self, job):
-        """After a restart the AWX job is still known: follow it to the end."""
+        """After a restart: follow a known AWX job to its end; None if its launch was never recorded."""
         return self.follow(job["external_id"]) if job.get("external_id") else None
 
 
-def summary(pdd):
-    """Events of one local run: counts by event, failed tasks, final stats, from the runner artifacts."""
+def _write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def child_env(cfg):
+    """Environment of a run: the receiver's, without its own secrets (ansible-runner writes a run's
+    environment into artifacts/*/command), plus the incident root and config the playbook needs."""
+    secrets = set()
+    for section in (cfg.raw.get("auth", {}), cfg.awx):
+        secrets.update(v for k, v in section.items() if k.endswith("_env") and isinstance(v, str))
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
+    # The ansible-playbook installed next to this Python (the venv) wins over any on PATH.
+    env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", os.defpath)]),
+               INCIDENT_ROOT=cfg.incidents_dir, ANSIBLE_CONFIG=cfg.ansible_config, ANSIBLE_FORCE_COLOR="0",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def attempt_ident(attempt):
+    """artifacts/<ident> of a launch; `run` is where receivers before attempt counting wrote."""
+    return "attempt-%d" % attempt if attempt else "run"
+
+
+def outcome(pdd, attempt):
+    """How an ended attempt finished: ansible-runner's status/rc files, else (runner killed after the play)
+    the final stats event; None if it left neither."""
+    artifacts = os.path.join(pdd or "", "artifacts", attempt_ident(attempt))
+    status = _read(os.path.join(artifacts, "status"))
+    if status in RUNNER_DONE:
+        rc = _read(os.path.join(artifacts, "rc"))
+        rc = int(rc) if rc and rc.lstrip("-").isdigit() else None
+        mapped = RUNNER_DONE[status]
+        return mapped, rc, None if mapped == "succeeded" else "ansible-runner status %s, rc %s" % (status, rc)
+    stats = summary(pdd, attempt).get("stats") if pdd else None
+    if stats is None:
+        return None
+    ok = not stats.get("failures") and not stats.get("dark")
+    return ("succeeded" if ok else "failed"), None, None if ok else "playbook failed: %s" % stats
+
+
+def _read(path):
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def summary(pdd, attempt=None):
+    """Events of one local run (its latest attempt unless `attempt`): counts by event, failed tasks,
+    final stats, from the runner artifacts."""
     out = {"events": {}, "failed_tasks": [], "stats": None}
-    for path in sorted(glob.glob(os.path.join(pdd, "artifacts", "*", "job_events", "*.json"))):
+    ident = attempt_ident(attempt) if attempt is not None else latest_ident(pdd)
+    if ident is None:
+        return out
+    for path in event_files(os.path.join(pdd, "artifacts", ident, "job_events")):
         try:
             with open(path) as fh:
                 event = json.load(fh)
@@ -214,8 +331,62 @@ def summary(pdd):
     return out
 
 
+def latest_ident(pdd):
+    """The artifacts directory of the newest attempt of a run (None without artifacts)."""
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(pdd), "artifacts", "*"))]
+    numbered = [(int(n[8:]), n) for n in names if n.startswith("attempt-") and n[8:].isdigit()]
+    if numbered:
+        return max(numbered)[1]
+    return names[0] if names else None
+
+
+def event_files(events_dir):
+    """One file per event, in order: `<counter>-<uuid>.json` as ansible-runner writes it, else the
+    callback's `<uuid>-partial.json` (a runner killed before it processed the event leaves only that)."""
+    final, partial = {}, {}
+    for name in os.listdir(events_dir) if os.path.isdir(events_dir) else []:
+        if name.endswith("-partial.json"):
+            partial[name[:-len("-partial.json")]] = name
+        elif name.endswith(".json") and name.split("-", 1)[0].isdigit():
+            final[name.split("-", 1)[1][:-len(".json")]] = name
+    ordered = sorted(final.values(), key=lambda n: int(n.split("-", 1)[0]))
+    ordered += sorted(n for uuid, n in partial.items() if uuid not in final)
+    return [os.path.join(events_dir, n) for n in ordered]
+
+
+def lock_held(pdd):
+    """True while some process holds the run's lock (a live runner)."""
+    try:
+        fd = os.open(os.path.join(pdd, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)         # closing releases a lock taken here
+    return False
+
+
+def process_start(pid):
+    """Start time (clock ticks since boot) of a live process; None if gone or a zombie. With the pid it
+    names one process for good: a recycled pid has another start time."""
+    try:
+        with open("/proc/%d/stat" % int(pid)) as fh:
+            stat = fh.read()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def process_alive(pid, start):
+    return bool(pid) and start is not None and process_start(pid) == int(start)
+
+
 def pids_using(pdd):
-    """Live processes whose command line names this run's directory (an orphaned ansible-playbook)."""
+    """Live processes whose command line names a path inside this run's directory (an ansible-playbook)."""
     if not pdd:
         return []
     needle = pdd.rstrip("/").encode() + b"/"
@@ -224,7 +395,7 @@ def pids_using(pdd):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
                 with open("/proc/%s/cmdline" % entry, "rb") as fh:
-                    if needle in fh.read():
+                    if needle in fh.read() and process_start(int(entry)) is not None:
                         pids.append(int(entry))
             except OSError:
                 continue

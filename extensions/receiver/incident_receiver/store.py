@@ -1,9 +1,15 @@
 """Durable state: every alert and every job lives in SQLite (WAL) before anything answers 2xx.
 
-Job states: queued -> running -> succeeded | failed | interrupted (the receiver died while the
-job ran and nothing could tell how it ended); queued -> canceled (every alert of the job resolved
-before it started: there is nothing left to remediate). A job is claimed with a conditional UPDATE, so
-it can only ever start once.
+Job states: queued -> running -> succeeded | failed | interrupted (every attempt ended without an
+outcome, `max_attempts` times); queued -> canceled (every alert of the job resolved before it started:
+there is nothing left to remediate). A job is claimed with a conditional UPDATE, so it can only ever
+start once.
+
+While `running`, each step is committed before the next one happens, so a restarted receiver reads
+where a crash left the job: claimed (started_at, private_data_dir) -> attempt N begun (attempts=N,
+pid NULL) -> launched (pid, pid_start: the process start time, so a recycled pid is never mistaken
+for it; launched_at) -> finished. Its run directory then tells whether attempt N is alive (its lock),
+ended (artifacts/attempt-N/status) or died / never started (neither: run again).
 """
 import json
 import sqlite3
@@ -29,6 +35,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     rc INTEGER,
     error TEXT,
     duplicates INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER,
+    pid_start INTEGER,
     created_at REAL NOT NULL,
     started_at REAL,
     launched_at REAL,
@@ -52,13 +61,22 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_fp ON alerts(fingerprint, id);
 CREATE INDEX IF NOT EXISTS alerts_job ON alerts(job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_service ON jobs(service, id);
+CREATE TABLE IF NOT EXISTS fold_releases (
+    cause_job_id INTEGER PRIMARY KEY REFERENCES jobs(id),
+    due_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fold_releases_due ON fold_releases(due_at);
 """
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "interrupted", "canceled")
 JOB_COLUMNS = ("id", "dedupe_key", "route", "playbook", "alertname", "fingerprint", "service", "priority",
                "incident_id", "extra_vars", "status", "backend", "external_id", "private_data_dir", "rc",
-               "error", "duplicates", "created_at", "started_at", "launched_at", "finished_at", "resolved_at")
+               "error", "duplicates", "attempts", "pid", "pid_start", "created_at", "started_at", "launched_at",
+               "finished_at", "resolved_at")
+# Columns added since the first schema: (name, declaration), added to an existing database on open.
+MIGRATIONS = (("attempts", "INTEGER NOT NULL DEFAULT 0"), ("pid", "INTEGER"), ("pid_start", "INTEGER"))
 
 
 class Store:
@@ -74,6 +92,15 @@ class Store:
         self.db.execute("PRAGMA synchronous=%s" % ("NORMAL" if synchronous == "NORMAL" else "FULL"))
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self.migrate()
+
+    def migrate(self):
+        """Bring a database written by an older receiver up to this schema."""
+        with self.lock:
+            have = {r["name"] for r in self.db.execute("PRAGMA table_info(jobs)")}
+            for name, decl in MIGRATIONS:
+                if name not in have:
+                    self.db.execute("ALTER TABLE jobs ADD COLUMN %s %s" % (name, decl))
 
     def close(self):
         with self.lock:
@@ -159,9 +186,18 @@ class Store:
                 (now or time.time(), private_data_dir, job_id))
             return cur.rowcount == 1
 
-    def set_launched(self, job_id, now=None):
+    def begin_attempt(self, job_id):
+        """Committed before a launch: attempt N of a running job (pid unknown until it is launched)."""
         with self.lock:
-            self.db.execute("UPDATE jobs SET launched_at=? WHERE id=?", (now or time.time(), job_id))
+            self.db.execute("UPDATE jobs SET attempts=attempts+1, pid=NULL, pid_start=NULL WHERE id=? AND status='running'",
+                            (job_id,))
+            return self.db.execute("SELECT attempts FROM jobs WHERE id=?", (job_id,)).fetchone()[0]
+
+    def set_launched(self, job_id, pid=None, pid_start=None, now=None):
+        """The current attempt's process exists; launched_at stays the first launch."""
+        with self.lock:
+            self.db.execute("UPDATE jobs SET pid=?, pid_start=?, launched_at=COALESCE(launched_at, ?) WHERE id=?",
+                            (pid, pid_start, now or time.time(), job_id))
 
     def set_external_id(self, job_id, external_id):
         with self.lock:
@@ -171,11 +207,6 @@ class Store:
         with self.lock:
             self.db.execute("UPDATE jobs SET status=?, rc=?, error=?, finished_at=? WHERE id=? AND status='running'",
                             (status, rc, error, now or time.time(), job_id))
-
-    def requeue(self, job_id):
-        with self.lock:
-            self.db.execute("UPDATE jobs SET status='queued', started_at=NULL WHERE id=? AND status='interrupted'",
-                            (job_id,))
 
     # -- read API ----------------------------------------------------------------------------
     def jobs(self, status=None, limit=100):
@@ -201,6 +232,71 @@ class Store:
             jobs = dict(self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
             alerts = dict(self.db.execute("SELECT disposition, COUNT(*) FROM alerts GROUP BY disposition").fetchall())
             return jobs, alerts
+
+    # -- one incident per root cause (folding; called inside the ingest transaction) -----------------
+    def open_incident_of(self, services, max_open_s, settle_s=0, now=None):
+        """The oldest job of one of `services` whose incident is open: its alerts still fire (queued,
+        running, or finished), or they all resolved less than settle_s ago; created within max_open_s."""
+        services = sorted(services)
+        if not services:
+            return None
+        now = now or time.time()
+        row = self.db.execute(
+            "SELECT * FROM jobs WHERE service IN (%s) AND (resolved_at IS NULL OR resolved_at>?)"
+            " AND created_at>=? ORDER BY id LIMIT 1" % ",".join("?" * len(services)),
+            services + [now - settle_s, now - max_open_s]).fetchone()
+        return _job(row)
+
+    def schedule_release(self, job_id, due_at):
+        """Symptoms folded into the job are to be released at due_at (its cause resolved)."""
+        self.db.execute("INSERT OR REPLACE INTO fold_releases (cause_job_id, due_at) VALUES (?,?)", (job_id, due_at))
+
+    def take_due_releases(self, now=None):
+        """Jobs whose folded symptoms are due for release, removed from the schedule."""
+        ids = [r[0] for r in self.db.execute("SELECT cause_job_id FROM fold_releases WHERE due_at<=? ORDER BY due_at",
+                                             (now or time.time(),))]
+        self.db.executemany("DELETE FROM fold_releases WHERE cause_job_id=?", [(i,) for i in ids])
+        return [self.job(i) for i in ids]
+
+    def queued_jobs_of(self, services):
+        """Jobs of `services` not started yet."""
+        services = sorted(services)
+        if not services:
+            return []
+        rows = self.db.execute("SELECT * FROM jobs WHERE status='queued' AND service IN (%s) ORDER BY id"
+                               % ",".join("?" * len(services)), services).fetchall()
+        return [_job(r) for r in rows]
+
+    def own_alerts_firing(self, job_id):
+        """Like still_firing, without the symptoms folded into the job: is its own cause still firing?"""
+        return [r["fingerprint"] for r in self._latest_rows(job_id, "a.disposition!='folded'")
+                if r["status"] != "resolved"]
+
+    def folded_symptoms(self, job_id):
+        """[(alert, source)]: the alerts folded into the job whose latest notification still fires there."""
+        return [(json.loads(r["alert"]), r["source"]) for r in self._latest_rows(job_id, "a.disposition='folded'")
+                if r["status"] == "firing" and r["disposition"] == "folded" and r["job_id"] == job_id]
+
+    def firing_alerts(self, job_id):
+        """[(alert, source)]: the alerts of the job whose latest notification is firing."""
+        return [(json.loads(r["alert"]), r["source"]) for r in self._latest_rows(job_id, "1")
+                if r["status"] == "firing"]
+
+    def folded_into(self, fingerprint):
+        """The job an alert is folded into as a symptom right now (its latest notification), or None."""
+        row = self.db.execute(
+            "SELECT j.* FROM alerts a JOIN jobs j ON j.id=a.job_id WHERE a.id=(SELECT MAX(id) FROM alerts"
+            " WHERE fingerprint=?) AND a.disposition='folded' AND a.status='firing'", (fingerprint,)).fetchone()
+        return _job(row)
+
+    def _latest_rows(self, job_id, linked):
+        """The latest notification of each fingerprint linked to the job by a row matching `linked`
+        (a fixed SQL condition on `a`), whichever job that latest row belongs to."""
+        return self.db.execute(
+            "SELECT l.fingerprint, l.alert, l.source, l.status, l.disposition, l.job_id FROM alerts l JOIN"
+            " (SELECT fingerprint, MAX(id) AS id FROM alerts WHERE fingerprint IN"
+            "  (SELECT a.fingerprint FROM alerts a WHERE a.job_id=? AND %s) GROUP BY fingerprint) m"
+            " ON l.id=m.id ORDER BY l.id" % linked, (job_id,)).fetchall()
 
 
 class _Transaction:

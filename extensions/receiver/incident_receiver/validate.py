@@ -1,18 +1,24 @@
 """Payload validation: Alertmanager webhook v4 and a generic JSON alert -> normalised alerts.
 
 Hand-written so the reason in a 400 names the exact field (`alerts[2].labels.severity: expected a
-string`). Alert content is never interpreted: it is checked for shape and size, then kept as data.
+string`). Alert content is never interpreted: it is checked for shape, then kept as data.
+
+Every string that passes can reach a playbook unchanged (see dispatch.dump_extravars); the few that
+could not are refused here, before the acknowledgment: lone surrogates (`"\\ud800"`: not encodable
+as UTF-8), NUL, and label or annotation names starting with `__ansible` (reserved by Ansible's JSON
+format). Nothing else caps a notification but the body size: no limit on the number of alerts,
+labels or the length of a value, since a 4xx is never retried and would lose the alerts.
 """
 import hashlib
 import json
 import re
 
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_PREFIX = "__ansible"     # {"__ansible_unsafe": ...}, __ansible_vault, __ansible_type
 STATUSES = ("firing", "resolved")
-MAX_ALERTS = 500
-MAX_LABELS = 64
-MAX_VALUE = 4096
-MAX_TEXT = 16384
+MAX_DEPTH = 32                    # an Alertmanager body nests 4 levels deep
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+FINGERPRINT = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class Invalid(ValueError):
@@ -20,12 +26,51 @@ class Invalid(ValueError):
 
 
 def parse_json(raw):
+    """Bytes -> document, or Invalid: not UTF-8, not JSON, nested deeper than MAX_DEPTH, or holding a
+    string that is not valid Unicode (a lone surrogate escape)."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise Invalid("body is not UTF-8: %s" % exc) from None
+    except RecursionError:
+        raise Invalid("body nested deeper than %d levels" % MAX_DEPTH) from None
     except ValueError as exc:
         raise Invalid("body is not valid JSON: %s" % exc) from None
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        check_depth(doc)
+    if SURROGATE_ESCAPE.search(raw):
+        check_unicode(doc)
+    return doc
+
+
+def check_depth(doc):
+    """Iteratively (no recursion): Invalid if containers nest deeper than MAX_DEPTH."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise Invalid("body nested deeper than %d levels" % MAX_DEPTH)
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items if isinstance(item, (dict, list)))
+
+
+def check_unicode(doc):
+    """Invalid if any key or string holds a lone surrogate (JSON allows `\\ud800`; UTF-8 does not)."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Invalid("body holds a string with a lone surrogate (%s): not valid Unicode"
+                              % json.dumps(value)[:40]) from None
 
 
 def alertmanager(doc):
@@ -35,8 +80,8 @@ def alertmanager(doc):
     if version != "4":
         raise Invalid("version: expected \"4\" (Alertmanager webhook v4), got %s" % json.dumps(version)[:40])
     _enum(doc.get("status"), STATUSES, "status")
-    group_key = _str(doc.get("groupKey", ""), "groupKey", MAX_TEXT)
-    receiver = _str(doc.get("receiver", ""), "receiver", MAX_VALUE)
+    group_key = _str(doc.get("groupKey", ""), "groupKey")
+    receiver = _str(doc.get("receiver", ""), "receiver")
     for key in ("groupLabels", "commonLabels"):
         if key in doc:
             _labels(doc[key], key)
@@ -44,8 +89,6 @@ def alertmanager(doc):
     _type(alerts, list, "alerts")
     if not alerts:
         raise Invalid("alerts: empty list")
-    if len(alerts) > MAX_ALERTS:
-        raise Invalid("alerts: %d alerts, at most %d per notification" % (len(alerts), MAX_ALERTS))
     out = []
     for i, item in enumerate(alerts):
         where = "alerts[%d]" % i
@@ -56,11 +99,11 @@ def alertmanager(doc):
         out.append(_alert(
             status=_enum(item.get("status"), STATUSES, where + ".status"),
             labels=labels,
-            annotations=_labels(item.get("annotations", {}), where + ".annotations", names=False),
+            annotations=_labels(item.get("annotations", {}), where + ".annotations"),
             starts_at=_time(item.get("startsAt", ""), where + ".startsAt"),
             ends_at=_time(item.get("endsAt", ""), where + ".endsAt"),
             fingerprint=item.get("fingerprint"), where=where,
-            generator_url=_str(item.get("generatorURL", ""), where + ".generatorURL", MAX_VALUE),
+            generator_url=_str(item.get("generatorURL", ""), where + ".generatorURL"),
             group_key=group_key, receiver=receiver))
     return out
 
@@ -72,13 +115,12 @@ def generic(doc):
     labels = dict(_labels(doc.get("labels", {}), "labels"))
     for key in ("alertname", "severity", "service"):
         if key in doc and key not in labels:
-            labels[key] = _str(doc[key], key, MAX_VALUE)
+            labels[key] = _str(doc[key], key)
     if not labels.get("alertname"):
         raise Invalid("alertname: missing (top level or in labels)")
-    _labels(labels, "labels")
-    annotations = dict(_labels(doc.get("annotations", {}), "annotations", names=False))
+    annotations = dict(_labels(doc.get("annotations", {}), "annotations"))
     if "summary" in doc and "summary" not in annotations:
-        annotations["summary"] = _str(doc["summary"], "summary", MAX_TEXT)
+        annotations["summary"] = _str(doc["summary"], "summary")
     return [_alert(status=_enum(doc.get("status", "firing"), STATUSES, "status"), labels=labels,
                    annotations=annotations, starts_at=_time(doc.get("startsAt", ""), "startsAt"),
                    ends_at=_time(doc.get("endsAt", ""), "endsAt"), fingerprint=doc.get("fingerprint"),
@@ -94,7 +136,7 @@ def fingerprint_of(labels):
 def _alert(status, labels, annotations, starts_at, ends_at, fingerprint, where, **extra):
     if fingerprint is None or fingerprint == "":
         fingerprint = fingerprint_of(labels)
-    elif not isinstance(fingerprint, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,128}$", fingerprint):
+    elif not isinstance(fingerprint, str) or not FINGERPRINT.fullmatch(fingerprint):
         raise Invalid(where + ".fingerprint: expected 1-128 characters of [A-Za-z0-9_.:-]")
     alert = {"status": status, "alertname": labels["alertname"], "fingerprint": fingerprint, "labels": labels,
              "annotations": annotations, "starts_at": starts_at, "ends_at": ends_at}
@@ -114,10 +156,8 @@ def _kind(value):
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _str(value, where, limit):
+def _str(value, where):
     _type(value, str, where)
-    if len(value) > limit:
-        raise Invalid("%s: longer than %d characters" % (where, limit))
     if "\x00" in value:
         raise Invalid("%s: contains a NUL character" % where)
     return value
@@ -129,22 +169,25 @@ def _enum(value, allowed, where):
     return value
 
 
-def _labels(value, where, names=True):
+def _labels(value, where):
+    """A map of names to strings (labels or annotations). Any name is kept (Prometheus 3 allows UTF-8
+    label names) except an empty one, one with NUL, or one Ansible reserves."""
     _type(value, dict, where)
-    if len(value) > MAX_LABELS:
-        raise Invalid("%s: more than %d entries" % (where, MAX_LABELS))
     for key, item in value.items():
-        if names and not LABEL_NAME.match(key):
-            raise Invalid("%s: label name %s does not match [A-Za-z_][A-Za-z0-9_]*" % (where, json.dumps(key)[:60]))
-        _str(item, "%s.%s" % (where, key if LABEL_NAME.match(key) else "<key>"), MAX_VALUE if names else MAX_TEXT)
+        shown = key if LABEL_NAME.match(key) else json.dumps(key)[:60]
+        if not key or "\x00" in key:
+            raise Invalid("%s: name %s is empty or contains a NUL character" % (where, shown))
+        if key.startswith(RESERVED_PREFIX):
+            raise Invalid("%s: name %s is reserved (names starting with %s)" % (where, shown, RESERVED_PREFIX))
+        _str(item, "%s.%s" % (where, shown))
     return value
 
 
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def _time(value, where):
-    _str(value, where, 64)
-    if value and not RFC3339.match(value):
+    _str(value, where)
+    if value and not RFC3339.fullmatch(value):
         raise Invalid("%s: expected an RFC 3339 timestamp, got %s" % (where, json.dumps(value)[:40]))
     return value

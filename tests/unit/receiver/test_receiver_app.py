@@ -2,11 +2,13 @@
 import asyncio
 import json
 import threading
+import time
 
 from incident_receiver import auth
 
 TOKEN = "unit-token"      # as in conftest.py
-AUTH = {"Authorization": "Bearer " + TOKEN}
+JSON = {"Content-Type": "application/json"}
+AUTH = dict(JSON, Authorization="Bearer " + TOKEN)
 
 
 def am_alert(name, status="firing", fp="0123456789abcdef", **labels):
@@ -65,9 +67,9 @@ def test_hmac_signed_generic_alert(make_config, serve):
 
     async def scenario(client, receiver):
         body = json.dumps({"alertname": "DiskSpaceLow", "service": "api", "severity": "SEV2"}).encode()
-        resp = await client.post("/alert", data=body, headers={auth.SIGNATURE_HEADER: auth.sign("s3cret", body)})
+        resp = await client.post("/alert", data=body, headers=dict(JSON, **auth.signature_headers("s3cret", body)))
         assert resp.status == 200, await resp.text()
-        resp = await client.post("/alert", data=body, headers={auth.SIGNATURE_HEADER: auth.sign("wrong", body)})
+        resp = await client.post("/alert", data=body, headers=dict(JSON, **auth.signature_headers("wrong", body)))
         assert resp.status == 403
         [job] = receiver.store.jobs()
         assert (job["playbook"], job["priority"], job["extra_vars"]["incident_sev"]) == ("disk-full.yml", "P1", "SEV2")
@@ -102,7 +104,7 @@ def test_duplicates_and_one_run_for_both_api_down_alerts(make_config, serve):
             again = await (await client.post("/alertmanager", data=json.dumps(both), headers=AUTH)).json()
             assert again["queued"] == [] and again["duplicates"] == 2
         [job] = receiver.store.jobs()
-        assert job["playbook"] == "p0-outage.yml" and job["duplicates"] == 9
+        assert job["playbook"] == "api-down.yml" and job["duplicates"] == 9
         metrics = await (await client.get("/metrics")).text()
         assert "incident_receiver_alerts_deduplicated_total 9" in metrics
         assert 'incident_receiver_runs{status="queued"} 1' in metrics and "incident_receiver_queue_depth 1" in metrics
@@ -222,4 +224,153 @@ def test_resolved_before_the_run_started_cancels_it_and_a_refire_reopens(make_co
         assert receiver.store.job(second["job"])["status"] == "running"
         assert [(e["event"]) for e in timeline(cfg, second["incident_id"], receiver)] == ["detected", "resolved", "note", "resolved"]
         assert 'incident_receiver_runs{status="canceled"} 1' in await (await client.get("/metrics")).text()
+    serve(cfg, scenario)
+
+
+# -- hardened HTTP: credentials before the body, limits, signed requests, read API ----------------------------
+
+async def raw_exchange(client, data, wait_s=5.0):
+    """Send raw bytes on a new connection; everything the server answers until it closes (or wait_s)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(data)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(), wait_s)          # b"" read = the server closed
+    finally:
+        writer.close()
+
+
+def head(path="/alertmanager", length=1000000, **headers):
+    lines = ["POST %s HTTP/1.1" % path, "Host: x", "Content-Length: %d" % length]
+    lines += ["%s: %s" % (k.replace("_", "-"), v) for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_credentials_are_checked_before_the_body_and_the_connection_is_closed(make_config, serve):
+    async def scenario(client, receiver):
+        started = time.monotonic()
+        # 1 MB announced, 100 bytes sent: the 401/403 comes at once and the connection is closed.
+        for headers, code in (({}, b"HTTP/1.1 401 "), ({"Authorization": "Bearer wrong"}, b"HTTP/1.1 403 ")):
+            answer = await raw_exchange(client, head(Content_Type="application/json", **headers) + b"x" * 100)
+            assert answer.startswith(code) and b"Connection: close" in answer, answer
+        assert time.monotonic() - started < 2
+        # Expect: 100-continue is refused without inviting the body; with the token it is invited.
+        answer = await raw_exchange(client, head(Content_Type="application/json", Expect="100-continue"))
+        assert answer.startswith(b"HTTP/1.1 401") and b"100 Continue" not in answer
+        body = json.dumps(am(am_alert("X"))).encode()
+        answer = await raw_exchange(client, head(length=len(body), Content_Type="application/json", Expect="100-continue",
+                                                 Authorization="Bearer " + TOKEN, Connection="close") + body)
+        assert answer.startswith(b"HTTP/1.1 100 Continue") and b"HTTP/1.1 200 OK" in answer
+        assert len(receiver.store.jobs()) == 1
+    serve(make_config(), scenario)
+
+
+def test_body_and_idle_timeouts_close_slow_connections(make_config, serve):
+    cfg = make_config(http={"body_timeout_s": 0.5, "idle_timeout_s": 0.5})
+
+    async def scenario(client, receiver):
+        started = time.monotonic()
+        answer = await raw_exchange(client, head(Authorization="Bearer " + TOKEN, Content_Type="application/json")
+                                    + b'{"version": "4", ')
+        assert answer.startswith(b"HTTP/1.1 503") and b"not received within" in answer
+        assert time.monotonic() - started < 3
+        started = time.monotonic()
+        assert await raw_exchange(client, b"POST /alertmanager HTTP/1.1\r\nHost: x\r\n") == b""   # headers never end
+        assert 0.4 < time.monotonic() - started < 3
+        assert receiver.store.jobs() == []
+    serve(cfg, scenario)
+
+
+def test_content_type_must_be_json(make_config, serve):
+    async def scenario(client, receiver):
+        body = json.dumps(am(am_alert("X")))
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"):
+            resp = await client.post("/alertmanager", data=body, headers=dict(AUTH, **{"Content-Type": ctype}))
+            assert resp.status == 415, ctype
+        for ctype in ("application/json; charset=utf-8", "application/vnd.alert+json", "Application/JSON"):
+            resp = await client.post("/alertmanager", data=body, headers=dict(AUTH, **{"Content-Type": ctype}))
+            assert resp.status == 200, ctype
+        assert len(receiver.store.jobs()) == 1
+    serve(make_config(), scenario)
+
+
+def test_hostile_json_is_a_400_never_a_5xx_and_is_not_acknowledged(make_config, serve):
+    async def scenario(client, receiver):
+        deep = '{"version": "4", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+        for body, reason in ((deep, "nested deeper"), ('{"a": ' * 40 + "1" + "}" * 40, "nested deeper"),
+                             (json.dumps(am(am_alert("X", evil="\ud800"))), "lone surrogate"),
+                             (json.dumps(am(am_alert("X", __ansible_unsafe="x"))), "reserved")):
+            resp = await client.post("/alertmanager", data=body, headers=AUTH)
+            assert resp.status == 400 and reason in (await resp.json())["error"], await resp.text()
+        assert receiver.store.jobs() == [] and receiver.store.counts()[1] == {}
+    serve(make_config(), scenario)
+
+
+def test_every_alert_of_a_large_notification_is_stored(make_config, serve):
+    routes = {"routes": [{"name": "all", "match": {"alertname": "Many"}, "playbook": "x.yml"}]}
+
+    async def scenario(client, receiver):
+        alerts = [am_alert("Many", fp="fp%05d" % i, instance="i%d" % i, text="v" * 5000) for i in range(1200)]
+        body = json.dumps(am(*alerts))
+        assert len(body) < 8 * 1024 * 1024
+        resp = await client.post("/alertmanager", data=body, headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["accepted"] == 1200 and len(receiver.store.jobs(limit=5000)) == 1200
+    serve(make_config(routes, max_body_bytes=8 * 1024 * 1024), scenario)
+
+
+def test_signed_requests_carry_a_fresh_timestamp_and_are_not_replayed(make_config, serve):
+    cfg = make_config(auth={"hmac_secret": "s3cret", "token_env": "NO_SUCH_VAR"})
+
+    def signed(body, **kw):
+        return dict(JSON, **auth.signature_headers("s3cret", body, **kw))
+
+    async def scenario(client, receiver):
+        body = json.dumps({"alertname": "DiskSpaceLow", "service": "api"}).encode()
+        headers = signed(body)
+        assert (await client.post("/alert", data=body, headers=headers)).status == 200
+        resp = await client.post("/alert", data=body, headers=headers)                     # the same request again
+        assert resp.status == 403 and "replayed" in (await resp.json())["error"]
+        stale = signed(body, timestamp=int(time.time()) - 301)
+        assert (await client.post("/alert", data=body, headers=stale)).status == 403
+        assert (await client.post("/alert", data=body + b" ", headers=signed(body))).status == 403   # body changed
+        missing = {k: v for k, v in signed(body).items() if k != auth.NONCE_HEADER}
+        assert (await client.post("/alert", data=body, headers=missing)).status == 401
+        # Not acknowledged (the store failed): the same signed request may be sent again.
+        headers = signed(body)
+        real = receiver.ingest_many
+        receiver.ingest_many = lambda batch: [RuntimeError("disk full")] * len(batch)
+        assert (await client.post("/alert", data=body, headers=headers)).status == 503
+        receiver.ingest_many = real
+        assert (await client.post("/alert", data=body, headers=headers)).status == 200
+        assert len(receiver.store.counts()[1]) and sum(receiver.store.counts()[1].values()) == 2
+    serve(cfg, scenario)
+
+
+def test_signed_requests_read_at_once_are_capped(make_config, serve):
+    cfg = make_config(auth={"hmac_secret": "s3cret", "token_env": "NO_SUCH_VAR"},
+                      http={"max_unauthenticated": 2, "body_timeout_s": 2})
+
+    async def scenario(client, _receiver):
+        sig = auth.signature_headers("s3cret", b"never sent")
+        slow = [asyncio.ensure_future(raw_exchange(client, head(Content_Type="application/json", **{
+            k.replace("-", "_"): v for k, v in sig.items()}) + b"{")) for _n in range(2)]
+        await asyncio.sleep(0.3)
+        resp = await client.post("/alert", data=b"{}", headers=dict(JSON, **auth.signature_headers("s3cret", b"{}")))
+        assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+        answers = [await s for s in slow]
+        assert all(a.startswith(b"HTTP/1.1 503") and b"not received" in a for a in answers), answers
+    serve(cfg, scenario)
+
+
+def test_read_api_has_its_own_token(make_config, serve):
+    cfg = make_config(auth={"token": TOKEN, "token_env": "NO_SUCH_VAR", "read_token": "reader",
+                            "read_token_env": "NO_SUCH_VAR"})
+
+    async def scenario(client, _receiver):
+        assert (await client.get("/runs", headers={"Authorization": "Bearer reader"})).status == 200
+        assert (await client.get("/runs", headers=AUTH)).status == 403              # the webhook token reads nothing
+        assert (await client.get("/runs/1", headers=AUTH)).status == 403
+        body = json.dumps(am(am_alert("X")))
+        assert (await client.post("/alertmanager", data=body, headers=dict(JSON, Authorization="Bearer reader"))).status == 403
     serve(cfg, scenario)
