@@ -20,6 +20,8 @@ description:
   - Without the callback enabled, set O(write=true) to append the milestone to the timeline directly.
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes
 options:
   event:
     description: The milestone.

@@ -19,6 +19,8 @@ description:
 version_added: "1.0.0"
 author:
   - incident.response contributors (@incident-response)
+extends_documentation_fragment:
+  - incident.response.attributes.info
 options:
   diagnostics:
     description: Name of each result -> C(module) (FQCN) and C(args). An empty entry is skipped.
