@@ -12,6 +12,7 @@ command -v make >/dev/null || need+=(make)
 command -v openssl >/dev/null || need+=(openssl)          # TLS for the simulated Kubernetes API in tests
 command -v socat >/dev/null || need+=(socat)              # a TLS endpoint in front of the Docker engine in tests
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)  # ansible-rulebook (EDA) engine in tests
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)  # headless screenshot of report.html in tests
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 "$(dirname "$0")/apt-install.sh" "${need[@]}"
 "$(dirname "$0")/ensure-dockerd.sh"

@@ -18,6 +18,11 @@ description:
     C(post-incident-review.md) (the runbooks' review template - summary, timeline table, root cause
     sections, action items by horizon, lessons learned - with what is known filled in and the human
     parts left as prompts marked C(> FILL IN (owner\)) and C(summary.json).
+  - Also writes C(timeline.svg), the incident on one time axis (detection, declaration, containment,
+    each action of the acting modules as a bar of its duration, escalation, mitigation, resolution,
+    customer impact shaded), shown in C(report.md) and in the review's timeline section as an image,
+    and C(report.html), the report as a standalone page (no script) with the picture inline. Text in
+    both is redacted and escaped.
   - Metrics come from the milestones written by M(incident.response.incident_event) - MTTD
     (impact start to detected), MTTA (detected to acknowledged), MTTM (detected to mitigated),
     MTTR (detected to resolved) and customer-impact duration (impact start, else detected, to
@@ -108,7 +113,8 @@ files:
   description: Files written (or that would be written in check mode).
   returned: always
   type: dict
-  sample: {report: incidents/INC-2026-11-23-001/report.md}
+  sample: {report: incidents/INC-2026-11-23-001/report.md, html: incidents/INC-2026-11-23-001/report.html,
+           svg: incidents/INC-2026-11-23-001/timeline.svg}
 """
 
 import json
@@ -120,9 +126,17 @@ from ansible_collections.incident.response.plugins.module_utils.incident import 
     TIMELINE, IncidentError, compute_metrics, event_time, fmt_duration, iso, locate, parse_iso, read_events,
     render_timeline_md, task_counts, timeline_table, write_text_atomic)
 from ansible_collections.incident.response.plugins.module_utils.redact import redact
+from ansible_collections.incident.response.plugins.module_utils.report_html import html_document, markdown_to_html
+from ansible_collections.incident.response.plugins.module_utils.timeline_svg import render_svg
 
 GEN_START = "<!-- generated:%s (incident.response.incident_report; edits inside are replaced) -->"
 GEN_END = "<!-- /generated:%s -->"
+SVG_NAME = "timeline.svg"
+
+
+def _picture(incident_id):
+    """The timeline picture as a Markdown image (GitHub and GitLab show an SVG only through an image)."""
+    return "![Timeline of %s](%s)" % (incident_id, SVG_NAME)
 
 
 def _milestones(events, *names):
@@ -211,6 +225,7 @@ def render_report(s, events, owner):
         "| Customer impact | %s |" % _dur(m["customer_impact_s"]),
         "",
         "## Timeline",
+        _picture(s["incident_id"]), "",
         "Milestones and the tasks that changed or failed something (every task: `timeline.md`).", "",
         timeline_table([e for e in events if e.get("type") == "milestone"
                         or (e.get("type") == "task" and e.get("status") in ("changed", "failed", "unreachable", "rescued"))]),
@@ -245,7 +260,7 @@ def render_review(s, events, owner):
             _dur(s["metrics"][k]) for k in ("mttd_s", "mtta_s", "mttm_s", "mttr_s")),
         "- **Customer impact duration**: %s" % _dur(s["metrics"]["customer_impact_s"]),
     ])
-    rows = ["| Time (UTC) | Event | Actions Taken | Owner |", "|---|---|---|---|"]
+    rows = [_picture(s["incident_id"]), "", "| Time (UTC) | Event | Actions Taken | Owner |", "|---|---|---|---|"]
     for e in sorted(events, key=event_time):
         stamp = event_time(e).replace("T", " ")[:19]
         if e.get("type") == "milestone":
@@ -344,15 +359,21 @@ def main():
     events = read_events(timeline)
     summary = redact(build_summary(incident_id, events, p))
     files = dict(report=os.path.join(directory, "report.md"), review=os.path.join(directory, "post-incident-review.md"),
-                 summary=os.path.join(directory, "summary.json"), timeline=os.path.join(directory, "timeline.md"))
+                 summary=os.path.join(directory, "summary.json"), timeline=os.path.join(directory, "timeline.md"),
+                 svg=os.path.join(directory, SVG_NAME), html=os.path.join(directory, "report.html"))
     review = render_review(summary, events, p["owner"])
     if os.path.exists(files["review"]):
         with open(files["review"]) as fh:
             review = merge_review(fh.read(), review)
+    report = redact(render_report(summary, events, p["owner"]))
+    svg = render_svg(incident_id, events, p["impact_started_at"], summary["title"])
+    page = html_document("Incident Report: %s" % incident_id, markdown_to_html(report, {SVG_NAME: svg}))
     changed = False
     if not module.check_mode:
         try:
-            changed |= _write(files["report"], redact(render_report(summary, events, p["owner"])))
+            changed |= _write(files["report"], report)
+            changed |= _write(files["svg"], svg)
+            changed |= _write(files["html"], page)
             changed |= _write(files["review"], redact(review))
             changed |= _write(files["summary"], json.dumps(summary, indent=2, sort_keys=True) + "\n", _same_summary)
             changed |= _write(files["timeline"], redact(render_timeline_md(incident_id, events)))
