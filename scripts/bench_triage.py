@@ -37,6 +37,10 @@ TASKS_PLAYBOOK = """
   vars_files:
     - {repo}/roles/triage/defaults/main.yml
     - {repo}/roles/triage/vars/main.yml
+  pre_tasks:
+    - name: The service catalog the diagnostics are built from
+      ansible.builtin.include_role:
+        name: catalog
   tasks:
 {tasks}
     - name: Wait for the background ones
@@ -49,7 +53,7 @@ TASKS_PLAYBOOK = """
       delay: 0.1
 """
 TASK = """    - name: Diagnostic {name}
-      {module}: "{{{{ triage__diagnostics.{name}.args }}}}"
+      {module}: "{{{{ (triage__diagnostics | dict2items | selectattr('key', 'match', '{name}(@|$)') | first).value.args }}}}"
       register: r_{name}
       async: {async_s}
       poll: 0
