@@ -23,6 +23,8 @@ description:
     (env E(INCIDENT_ID)), else a new C(INC-YYYY-MM-DD-NNN) is allocated under O(root) (atomic
     C(mkdir) under a lock, so concurrent runs never share an id). The id must match
     C(^INC-[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{3,}$); anything else disables the callback with a warning.
+  - A play with the play variable C(incident_record=false) is not recorded and allocates no incident (for
+    playbooks that only read the record, such as C(playbooks/incidents.yml)).
   - The callback exports E(INCIDENT_ID) and E(INCIDENT_ROOT) (absolute) in its process, so modules
     and the P(incident.response.incident_id#lookup) lookup of the same run use the same incident.
     Running again with the same id appends to that incident.
@@ -231,6 +233,8 @@ class CallbackModule(CallbackBase):
             self._check_mode = self._check_mode or bool(context.CLIARGS.get("check"))
         except Exception:  # pylint: disable=broad-except
             pass
+        if self._writer is None and (play.vars or {}).get("incident_record", True) in (False, "false", "no"):
+            return  # a play that only reads the record (playbooks/incidents.yml): no incident is allocated
         extra = play.get_variable_manager().extra_vars
         explicit = extra.get("incident_id")
         self._open(str(explicit).strip() if explicit else None)
