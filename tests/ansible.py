@@ -31,8 +31,11 @@ def run_module(name, args, check=False, timeout=120):
         raise AssertionError("module %s printed no JSON (rc %d): %s %s" % (name, res.returncode, res.stdout[-2000:], res.stderr[-2000:]))
 
 
-def run_playbook(playbook, extra_vars=None, check=False, env=None, timeout=600, args=()):
-    """Run ansible-playbook from the repo root; return the CompletedProcess (stdout+stderr text)."""
+def run_playbook(playbook, extra_vars=None, check=False, env=None, timeout=600, args=(), stdout_callback="ansible.builtin.default"):
+    """Run ansible-playbook from the repo root; return the CompletedProcess (stdout+stderr text).
+
+    Tests read the standard output (task names, debug messages), so the run uses `stdout_callback`
+    (ansible.builtin.default); None leaves it to ansible.cfg (the responder's console)."""
     argv = [os.path.join(VENV_BIN, "ansible-playbook"), playbook]
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
@@ -40,5 +43,9 @@ def run_playbook(playbook, extra_vars=None, check=False, env=None, timeout=600, 
         argv.append("--check")
     argv += list(args)
     full_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), NO_COLOR="1", ANSIBLE_NOCOLOR="1",
-                    PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""), **(env or {}))
+                    PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    full_env.pop("ANSIBLE_STDOUT_CALLBACK", None)
+    if stdout_callback:
+        full_env["ANSIBLE_STDOUT_CALLBACK"] = stdout_callback
+    full_env.update(env or {})
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env, check=False)

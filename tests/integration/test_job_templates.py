@@ -39,9 +39,12 @@ CALLBACK_VARS = {"incident_id"}
 NASTY = '$(touch /tmp/pwned); "quoted" `id` \'single\' {{ lookup("pipe", "touch /tmp/pwned2") }}'
 
 
+NOT_SCENARIOS = {"incidents.yml"}  # reads the record (open incidents at a glance); responds to nothing
+
+
 def scenario_playbooks():
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "playbooks", "*.yml"))
-                  if not os.path.basename(p).startswith("zz-"))
+                  if not os.path.basename(p).startswith("zz-") and os.path.basename(p) not in NOT_SCENARIOS)
 
 
 def read(path):
