@@ -53,7 +53,7 @@ from ansible.plugins.callback.default import CallbackModule as DefaultCallback
 from ansible.utils.color import colorize, hostcolor
 
 from ansible_collections.incident.response.plugins.module_utils.incident import fmt_duration
-from ansible_collections.incident.response.plugins.module_utils.redact import redact, redact_text, secret_values
+from ansible_collections.incident.response.plugins.module_utils.redact import RunSecrets, redact, redact_text
 # The modules that act (one list, kept equal to the modules' documentation by a unit test).
 from ansible_collections.incident.response.plugins.module_utils.timeline_svg import ACTION_MODULES as ACTIONS
 
@@ -82,7 +82,6 @@ DECIDERS = {"given": "the operator (recovery_strategy given)", "asked": "the per
 # Debug output of this collection's own roles repeats what the console already shows.
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "roles") + os.sep
 LINE_MAX = 220
-MAX_HOSTS_SCANNED = 50
 
 
 def _one_line(text, limit=LINE_MAX):
@@ -121,8 +120,7 @@ class CallbackModule(DefaultCallback):
         self._item_mark = {}
         self._failed_shown = set()
         self._hosts_seen = set()
-        self._secrets = set()
-        self._secret_list = []
+        self._secrets = RunSecrets()
         self._check = False
         self._report = None
         self._milestones = []
@@ -146,24 +144,11 @@ class CallbackModule(DefaultCallback):
         self._display.display(line, color=color)
 
     def _clean(self, value, limit=LINE_MAX):
-        return _one_line(redact_text(_one_line(value, 4 * limit), self._secret_list), limit)
-
-    def _learn_secrets(self, mapping):
-        new = set(secret_values(mapping)) - self._secrets
-        if new:
-            self._secrets.update(new)
-            self._secret_list = sorted(self._secrets, key=len, reverse=True)
+        return _one_line(redact_text(_one_line(value, 4 * limit), self._secrets.ordered), limit)
 
     def _scan_play_vars(self, play):
-        manager = play.get_variable_manager()
-        self._learn_secrets(manager.extra_vars)
-        self._learn_secrets(manager.get_vars(play=play))
-        inventory = getattr(manager, "_inventory", None)
-        if inventory is not None:
-            hosts = inventory.get_hosts(play.hosts)
-            self._hosts_seen.update(h.get_name() for h in hosts)  # lines name their host when there are several
-            for host in hosts[:MAX_HOSTS_SCANNED]:
-                self._learn_secrets(manager.get_vars(play=play, host=host, include_hostvars=False))
+        hosts = self._secrets.scan_play(play)
+        self._hosts_seen.update(h.get_name() for h in hosts)  # lines name their host when there are several
 
     def _check_mode(self, task):
         return self._check or getattr(task, "check_mode", False) is True
@@ -263,7 +248,7 @@ class CallbackModule(DefaultCallback):
         """One line per action: what, outcome, duration, message."""
         self._actions += 1
         hidden = self._hidden(task, data)
-        args = {} if hidden else redact((data.get("invocation") or {}).get("module_args") or {}, self._secret_list)
+        args = {} if hidden else redact((data.get("invocation") or {}).get("module_args") or {}, self._secrets.ordered)
         if not args and not hidden:
             args = dict((k, v) for k, v in (task.args or {}).items() if isinstance(v, (str, int, bool, list)) and "{{" not in str(v))
         what = self._describe(action, args, data)
@@ -373,7 +358,7 @@ class CallbackModule(DefaultCallback):
             self._on_milestone(task, host, data["incident_event"])
         facts = data.get("ansible_facts") if isinstance(data.get("ansible_facts"), dict) else {}
         if facts:
-            self._learn_secrets(facts)
+            self._secrets.learn(facts)
         if isinstance(facts.get("triage_report"), dict):
             self._on_triage(host, facts["triage_report"])
         if isinstance(facts.get("recovery_decision"), dict):

@@ -104,7 +104,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.incident.response.plugins.module_utils.incident import (
     TIMELINE, IncidentError, Timeline, incident_dir, iso, read_events, render_timeline_md, resolve_id,
     utcnow, validate_id, write_text_atomic)
-from ansible_collections.incident.response.plugins.module_utils.redact import redact, secret_values
+from ansible_collections.incident.response.plugins.module_utils.redact import RunSecrets, redact
 
 try:
     from ansible.playbook.handler import Handler
@@ -116,7 +116,6 @@ SUMMARY_KEYS = ("msg", "rc", "skip_reason", "ansible_job_id", "finished", "attem
                 "stderr", "stdout")
 LONG_TEXT = 400
 NO_LOG_NOTE = "result hidden: no_log"
-MAX_HOSTS_SCANNED = 50
 
 
 def _safe(method):
@@ -167,8 +166,7 @@ class CallbackModule(CallbackBase):
         self._check_mode = False
         self._starts = {}
         self._task_started = {}
-        self._secrets = set()
-        self._secret_list = []
+        self._secrets = RunSecrets()
         self._max_chars = 2000
         self._spent = 0.0  # seconds spent in this callback (reported in run_end as recorder_s)
 
@@ -201,22 +199,7 @@ class CallbackModule(CallbackBase):
             return
         record = {"ts": iso(), "type": event.pop("type"), "incident_id": self.incident_id, "run_id": self._run_id}
         record.update(event)
-        self._writer.append(redact(record, self._secret_list), sync_now=record["type"] != "task")
-
-    def _learn_secrets(self, mapping):
-        new = set(secret_values(mapping)) - self._secrets
-        if new:
-            self._secrets.update(new)
-            self._secret_list = sorted(self._secrets, key=len, reverse=True)
-
-    def _scan_play_vars(self, play):
-        manager = play.get_variable_manager()
-        self._learn_secrets(manager.extra_vars)
-        self._learn_secrets(manager.get_vars(play=play))
-        inventory = getattr(manager, "_inventory", None)
-        if inventory is not None:
-            for host in inventory.get_hosts(play.hosts)[:MAX_HOSTS_SCANNED]:
-                self._learn_secrets(manager.get_vars(play=play, host=host, include_hostvars=False))
+        self._writer.append(redact(record, self._secrets.ordered), sync_now=record["type"] != "task")
 
     # -- playbook / play --------------------------------------------------------------------
     @_safe
@@ -238,7 +221,7 @@ class CallbackModule(CallbackBase):
         extra = play.get_variable_manager().extra_vars
         explicit = extra.get("incident_id")
         self._open(str(explicit).strip() if explicit else None)
-        self._scan_play_vars(play)
+        self._secrets.scan_play(play)
         self._write({"type": "play_start", "play": self._play, "hosts": str(play.hosts)})
 
     @_safe
@@ -297,7 +280,7 @@ class CallbackModule(CallbackBase):
         data = result._result
         facts = data.get("ansible_facts")
         if isinstance(facts, dict):
-            self._learn_secrets(facts)
+            self._secrets.learn(facts)
         role = getattr(task, "_role", None)
         event = {
             "type": "task", "start": iso(start), "end": iso(now),

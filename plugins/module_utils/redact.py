@@ -99,3 +99,33 @@ def secret_values(mapping, min_length=4):
     walk(mapping, False)
     # longest first, so a secret containing another is masked whole
     return sorted(found, key=len, reverse=True)
+
+
+MAX_HOSTS_SCANNED = 50  # host vars are read for this many hosts of a play (inventories can be huge)
+
+
+class RunSecrets(object):
+    """The secret values a run has seen (values of secret-named variables and facts), longest first in
+    `ordered`, for redact(..., secrets). Shared by the callbacks that print or record task results."""
+
+    def __init__(self):
+        self.values = set()
+        self.ordered = []
+
+    def learn(self, mapping):
+        new = set(secret_values(mapping)) - self.values
+        if new:
+            self.values.update(new)
+            self.ordered = sorted(self.values, key=len, reverse=True)
+
+    def scan_play(self, play):
+        """Learn the extra vars, play vars and host vars (first MAX_HOSTS_SCANNED hosts) of an Ansible play;
+        returns the play's hosts."""
+        manager = play.get_variable_manager()
+        self.learn(manager.extra_vars)
+        self.learn(manager.get_vars(play=play))
+        inventory = getattr(manager, "_inventory", None)
+        hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
+        for host in hosts[:MAX_HOSTS_SCANNED]:
+            self.learn(manager.get_vars(play=play, host=host, include_hostvars=False))
+        return hosts
