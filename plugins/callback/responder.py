@@ -52,6 +52,7 @@ from ansible import constants as C
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
 from ansible.utils.color import colorize, hostcolor
 
+from ansible_collections.incident.response.plugins.callback.timeline import task_name
 from ansible_collections.incident.response.plugins.module_utils.incident import fmt_duration
 from ansible_collections.incident.response.plugins.module_utils.redact import RunSecrets, redact, redact_text
 # The modules that act (one list, kept equal to the modules' documentation by a unit test).
@@ -173,10 +174,7 @@ class CallbackModule(DefaultCallback):
 
     @staticmethod
     def _task_name(result, task):
-        name = getattr(result, "task_name", None)
-        if not name or "<< error" in name:
-            name = task.get_name(include_role_fqcn=False)
-        return name
+        return task_name(result, task)
 
     def _elapsed(self, host, task, item=False):
         now = time.monotonic()

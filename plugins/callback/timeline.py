@@ -118,6 +118,14 @@ LONG_TEXT = 400
 NO_LOG_NOTE = "result hidden: no_log"
 
 
+def task_name(result, task):
+    """The templated name when it rendered (a loop var in a name does not), else the raw one."""
+    name = getattr(result, "task_name", None)
+    if not name or "<< error" in name:
+        name = task.get_name(include_role_fqcn=False)
+    return name
+
+
 def _safe(method):
     """A timeline problem must never break an incident response: warn once, keep going."""
     @functools.wraps(method)
@@ -311,11 +319,7 @@ class CallbackModule(CallbackBase):
 
     @staticmethod
     def _task_name(result, task):
-        """The templated name when it rendered (a loop var in a name does not), else the raw one."""
-        name = getattr(result, "task_name", None)
-        if not name or "<< error" in name:
-            name = task.get_name(include_role_fqcn=False)
-        return name
+        return task_name(result, task)
 
     @staticmethod
     def _item_counts(items):
