@@ -95,8 +95,11 @@ def test_stuck_sagas_are_retried_within_the_row_cap(healthy_lab, incident_env):
         run("p1-saga-failures.yml", incident_env)
         rows = sql(healthy_lab, "SELECT status, retry_count FROM saga_executions WHERE saga_id LIKE 'stuck-%'")
         assert rows and set(rows) == {("RETRY_PENDING", 1)}
-        _path, milestones = responded(incident_env, "p1-saga-failures.yml")
+        path, milestones = responded(incident_env, "p1-saga-failures.yml")
         assert any("5 stuck saga(s) set to RETRY_PENDING" in m["message"] for m in milestones)
+        # the inventory's snapshot queries ran into the evidence before the rows changed
+        captured = [f for _d, _s, files in os.walk(os.path.join(path, "evidence")) for f in files]
+        assert any(f.startswith("stuck_sagas") for f in captured), captured
 
 
 def test_row_cap_refuses_and_escalates(healthy_lab, incident_env):

@@ -1,4 +1,4 @@
-"""The lab is one example system: nothing outside it (plugins/, roles/) names its services, ports,
+"""The lab is one example system: nothing outside it (plugins/, roles/, playbooks/) names its services, ports,
 tables, paths or credentials. Those live in inventory/lab.yml only."""
 import os
 import re
@@ -35,9 +35,9 @@ def _files(*dirs):
                     yield os.path.join(root, name)
 
 
-def test_no_lab_identifier_in_plugins_or_roles():
+def test_no_lab_identifier_in_plugins_roles_or_playbooks():
     hits = []
-    for path in _files("plugins", "roles"):
+    for path in _files("plugins", "roles", "playbooks"):
         with open(path, encoding="utf-8") as fh:
             for number, line in enumerate(fh, 1):
                 if LAB_PATTERN.search(line):
