@@ -58,7 +58,7 @@ def test_no_orphan_matches_a_prefix_of_another_run(tmp_path):
     assert dispatch.pids_using(str(tmp_path / "runs" / "job-1")) == []
 
 
-def hold_lock(pdd, script="sleep 30"):
+def hold_lock(pdd, script="exec sleep 30"):
     """A child process holding the run's lock the way the launcher hands it to ansible-runner."""
     os.makedirs(pdd, exist_ok=True)
     fd = os.open(os.path.join(pdd, dispatch.LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
