@@ -123,13 +123,17 @@ def df_table(disks):
     return "\n".join(rows) + "\n"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def process_table(procs):
-    """ps-like text of diag_host.processes(cmdline=True), by pid."""
+    """ps-like text of diag_host.processes(cmdline=True), by pid: one line per process, since control
+    characters in a command line (a newline in an argument) become '?', as ps shows them."""
     rows = ["%7s %7s %1s %10s %s" % ("pid", "ppid", "S", "rss_kb", "command")]
     for pid in sorted(procs):
         proc = procs[pid]
         rows.append("%7d %7s %1s %10d %s" % (pid, proc["ppid"], proc["state"], proc["rss_bytes"] // 1024,
-                                             (proc["cmdline"] or "[%s]" % proc["name"])[:300]))
+                                             _CONTROL.sub("?", proc["cmdline"] or "[%s]" % proc["name"])[:300]))
     return "\n".join(rows) + "\n"
 
 

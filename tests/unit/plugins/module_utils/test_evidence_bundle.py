@@ -72,6 +72,13 @@ def test_process_table_by_pid_with_kernel_threads_named():
     assert lines[2].split() == ["20", "1", "S", "8", "python", "app.py"]
 
 
+def test_process_table_keeps_one_line_per_process_when_an_argument_holds_newlines():
+    procs = {7: dict(ppid=1, state="S", rss_bytes=0, cmdline="bash -c LARGE='#!/bin/bash\necho\t1'", name="bash")}
+    lines = evidence.process_table(procs).splitlines()
+    assert len(lines) == 2 and lines[1].split()[:5] == ["7", "1", "S", "0", "bash"]
+    assert lines[1].endswith("LARGE='#!/bin/bash?echo?1'")
+
+
 def bundle_in(tmp_path, redact=True, check_mode=False):
     return evidence.EvidenceBundle(str(tmp_path / "INC-2026-11-23-001"), "INC-2026-11-23-001", redact, check_mode)
 
