@@ -22,6 +22,7 @@ import json
 import random
 import socket
 import ssl
+import sys
 import threading
 import time
 
@@ -31,7 +32,27 @@ from urllib import request as urllib_request
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from ansible.module_utils.urls import Request, make_context
+
+
+def _import_urls():
+    """ansible.module_utils.urls imports cryptography.x509 when it is imported (55 ms of every module
+    run on this machine, the biggest part of a health probe's start-up) only to hash the server
+    certificate for GSSAPI channel binding, which this client never asks for (use_gssapi is never set).
+    Unless something already imported cryptography, urls is imported with it hidden; later imports of
+    cryptography (paramiko for ssh:// Docker hosts) are not affected."""
+    if "cryptography" in sys.modules:
+        from ansible.module_utils import urls
+        return urls
+    sys.modules["cryptography"] = None
+    try:
+        from ansible.module_utils import urls
+    finally:
+        del sys.modules["cryptography"]
+    return urls
+
+
+_urls = _import_urls()
+Request, make_context = _urls.Request, _urls.make_context
 
 USER_AGENT = "incident.response (ansible collection)"
 MAX_BODY_BYTES = 1024 * 1024
@@ -121,10 +142,15 @@ def backoff_delay(attempt, base=0.5, cap=8.0, rng=random):
 
 _SSL_CONTEXTS = {}
 _SSL_LOCK = threading.Lock()
+_PLAIN_HTTP = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
-def _ssl_context(validate_certs, ca_path=None, client_cert=None, client_key=None):
-    """(key, SSLContext) from ansible's make_context, cached (loading the CA store costs ~20 ms)."""
+def _ssl_context(validate_certs, ca_path=None, client_cert=None, client_key=None, https=True):
+    """(key, SSLContext) from ansible's make_context, cached: loading the CA store costs 20-50 ms, so a
+    plain-http hop gets a bare context instead (Request.open() builds a full one when given none, and
+    an http exchange never uses it)."""
+    if not https:
+        return "plain-http", _PLAIN_HTTP
     key = (bool(validate_certs), ca_path, client_cert, client_key)
     with _SSL_LOCK:
         if key not in _SSL_CONTEXTS:
@@ -317,10 +343,6 @@ def request(url, method="GET", headers=None, body=None, json_body=None, timeout=
         resp = _failure(url, method, REASON_BAD_URL, "invalid URL (scheme must be http or https)", 0.0, [])
         resp.error = "invalid URL %s: scheme must be http or https, with a host" % safe_url(url)
         return resp
-    try:
-        tls = _ssl_context(validate_certs, ca_path, client_cert, client_key)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        return _failure(url, method, REASON_TLS, "TLS setup failed (ca_path/client certificate): %s" % exc, 0.0, [])
     redirects = []
     spent = 0.0
     current, hop_method = url, method
@@ -328,6 +350,11 @@ def request(url, method="GET", headers=None, body=None, json_body=None, timeout=
         remaining = timeout - spent if timeout else None
         if remaining is not None and remaining <= 0:
             return _failure(url, method, REASON_TIMEOUT, "timed out after %ss" % timeout, round(spent * 1000.0, 1), redirects)
+        try:
+            tls = _ssl_context(validate_certs, ca_path, client_cert, client_key, https=_origin(current)[0] == "https")
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            return _failure(url, method, REASON_TLS, "TLS setup failed (ca_path/client certificate): %s" % exc,
+                            round(spent * 1000.0, 1), redirects)
         start = time.monotonic()
         try:
             status, resp_headers, text, truncated = _exchange(hop_method, current, data, hdrs, remaining, tls, use_proxy, max_body)

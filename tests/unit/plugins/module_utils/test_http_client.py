@@ -56,6 +56,18 @@ def test_tls_error_is_reported(server):
     assert resp.status == 0 and resp.reason == http.REASON_TLS and resp.error.startswith("TLS handshake failed")
 
 
+def test_plain_http_loads_no_ca_store_and_https_loads_it_once(server, monkeypatch):
+    built = []
+    monkeypatch.setattr(http, "_SSL_CONTEXTS", {})
+    monkeypatch.setattr(http, "make_context", lambda **kw: built.append(kw) or http.ssl.create_default_context())
+    server.script["/a"] = [(200, "ok", 0), (200, "ok", 0)]
+    assert http.request(server.url + "/a").status == 200 and http.request(server.url + "/a").status == 200
+    assert built == []
+    for _n in range(2):
+        assert http.request(server.url.replace("http://", "https://") + "/", timeout=2).reason == http.REASON_TLS
+    assert len(built) == 1 and built[0]["validate_certs"] is True
+
+
 def test_invalid_url():
     resp = http.request("not a url")
     assert resp.reason == http.REASON_BAD_URL and not http.is_retryable(resp)
