@@ -54,6 +54,14 @@ class ActionModule(ActionBase):
         res["triage_elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
         return name, res
 
+    def _pipelining(self):
+        """Whether modules are piped to the interpreter: Connection.is_pipelining_enabled on ansible-core
+        2.19+, ActionBase._is_pipelining_enabled before it (scripts/version_matrix.sh runs both)."""
+        public = getattr(self._connection, "is_pipelining_enabled", None)
+        if public is not None:
+            return public()
+        return self._is_pipelining_enabled("new")
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
@@ -71,7 +79,7 @@ class ActionModule(ActionBase):
         modules = [spec["module"] for spec in wanted.values()]
         # Without pipelining a module is copied into the shared temporary directory under its own name:
         # two runs of one module (one per engine) would overwrite each other's file, so go one at a time.
-        serial = len(set(modules)) != len(modules) and not self._connection.is_pipelining_enabled()
+        serial = len(set(modules)) != len(modules) and not self._pipelining()
         workers = 1 if serial else int(self._task.args.get("workers") or 8)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted) or 1))) as pool:

@@ -43,7 +43,7 @@ options:
     type: int
     required: true
   keys_limit:
-    description: Report at most this many keys in RV(keys).
+    description: Report at most this many keys in RV(touched_keys).
     type: int
     default: 100
   statement_timeout_ms:
@@ -92,14 +92,14 @@ rowcount:
   returned: always
   type: int
   sample: 5
-keys:
+touched_keys:
   description: The O(key_column) values of the touched rows (at most O(keys_limit)).
   returned: always
   type: list
   elements: raw
   sample: [stuck-1-3f2a, stuck-2-9b1c]
-keys_truncated:
-  description: Whether RV(keys) was cut at O(keys_limit).
+touched_keys_truncated:
+  description: Whether RV(touched_keys) was cut at O(keys_limit).
   returned: always
   type: bool
 committed:
@@ -175,8 +175,8 @@ def main():
     except Exception as exc:  # pylint: disable=broad-except
         conn.rollback()
         module.fail_json(msg="%s: %s failed, nothing changed: %s" % (where(p), kind, error_text(exc)))
-    result = dict(statement=kind, rowcount=len(keys), keys=keys[:p["keys_limit"]],
-                  keys_truncated=len(keys) > p["keys_limit"], committed=False,
+    result = dict(statement=kind, rowcount=len(keys), touched_keys=keys[:p["keys_limit"]],
+                  touched_keys_truncated=len(keys) > p["keys_limit"], committed=False,
                   duration_ms=round((time.time() - started) * 1000, 1))
     if len(keys) > p["max_rows"]:
         conn.rollback()

@@ -42,9 +42,16 @@ NASTY = '$(touch /tmp/pwned); "quoted" `id` \'single\' {{ lookup("pipe", "touch 
 NOT_SCENARIOS = {"incidents.yml"}  # reads the record (open incidents at a glance); responds to nothing
 
 
+def fqcn_alias(path):
+    """playbooks/p0_outage.yml and the like: the FQCN entry point of a scenario, one import_playbook of it."""
+    plays = yaml.safe_load(read(path))
+    return len(plays) == 1 and set(plays[0]) == {"name", "ansible.builtin.import_playbook"}
+
+
 def scenario_playbooks():
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPO, "playbooks", "*.yml"))
-                  if not os.path.basename(p).startswith("zz-") and os.path.basename(p) not in NOT_SCENARIOS)
+                  if not os.path.basename(p).startswith("zz-") and os.path.basename(p) not in NOT_SCENARIOS
+                  and not fqcn_alias(p))
 
 
 def read(path):
@@ -151,6 +158,20 @@ def test_every_scenario_playbook_has_a_job_template_and_a_rundeck_job():
     assert {c + ".yml" for c in scenario["choices"]} <= set(scenario_playbooks())
 
 
+def test_every_scenario_ends_by_publishing_its_summary_and_has_an_fqcn_alias():
+    """AWX shows the summary as job artifacts (set_stats); respond.yml publishes through the scenario it imports."""
+    for playbook in scenario_playbooks():
+        plays = yaml.safe_load(read(os.path.join(REPO, "playbooks", playbook)))
+        alias = os.path.join(REPO, "playbooks", playbook[:-4].replace("-", "_") + ".yml")
+        assert os.path.exists(alias), "no FQCN entry point for " + playbook
+        if playbook == "respond.yml":
+            continue
+        last = plays[-1]
+        assert last["tasks"] == [{"name": "Publish the incident summary as job artifacts",
+                                  "ansible.builtin.import_tasks": "tasks/publish_summary.yml"}], playbook
+        assert last["hosts"] == plays[0]["hosts"], playbook
+
+
 @pytest.mark.parametrize("playbook", sorted(TEMPLATES))
 def test_survey_follows_awx_rules_and_the_playbook(playbook):
     template = TEMPLATES[playbook]
@@ -213,26 +234,67 @@ def test_rundeck_wrapper_rejects_bad_options_and_unknown_scenarios():
 
 # --- configure.yml against a fake controller API ---------------------------------------------------
 
+# Sub-resources AWX answers as association lists (GET: a page of the related objects; POST {id} associates,
+# POST {id, disassociate: true} removes, both 204) and the collection their ids point into.
+ASSOCIATIONS = {"credentials": "credentials", "instance_groups": "instance_groups", "labels": "labels",
+                "success_nodes": "workflow_job_template_nodes", "failure_nodes": "workflow_job_template_nodes",
+                "always_nodes": "workflow_job_template_nodes"}
+# /api/v2/unified_job_templates/ lists these, each with its `type`.
+UNIFIED = ("job_templates", "workflow_job_templates", "workflow_approval_templates", "projects", "inventory_sources")
+ENCRYPTED = "$encrypted$"
+
+
 class FakeController(ThreadingHTTPServer):
-    """The part of the AWX API the awx.awx modules use: named lookups, create, update, surveys,
-    credential associations. Stores what it is sent and returns it, like AWX does."""
+    """The part of the AWX API the awx.awx modules and the controller_api lookup use, answering as AWX 24 does
+    (shapes from AWX's API reference): list pages {count, next, previous, results}, objects with id, type, url,
+    related and summary_fields, named lookups with or__ filters, 201 on create, 204 on (dis)association, secret
+    credential inputs returned as $encrypted$, survey specs validated (400 {"error": ...}), approval templates
+    created through a node's create_approval_template. Stores what it is sent (secrets kept for the test)."""
     token = "fake-controller-token"
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), FakeHandler)
         self.items, self.surveys, self.assoc, self.log, self.next_id = {}, {}, {}, [], 1
+        self.settings = {"AWX_ISOLATION_SHOW_PATHS": []}
         self.lock = threading.Lock()
 
     def create(self, kind, body):
         item_id, self.next_id = self.next_id, self.next_id + 1
         url = "/api/v2/%s/%d/" % (kind, item_id)
-        item = dict(body, id=item_id, url=url, type=kind.rstrip("s"), summary_fields={},
-                    related={"survey_spec": url + "survey_spec/", "credentials": url + "credentials/",
-                             "update": url + "update/"})
+        related = {name: url + name + "/" for name in ("survey_spec", "update", *ASSOCIATIONS)}
+        if kind == "workflow_job_template_nodes":
+            related["create_approval_template"] = url + "create_approval_template/"
+        item = dict(body, id=item_id, url=url, type=kind[:-1], summary_fields={}, related=related)
         if kind == "projects":
             item["scm_revision"] = "0" * 40
         self.items.setdefault(kind, {})[item_id] = item
+        self.link_unified_job_template(item)
         return item
+
+    def link_unified_job_template(self, item):
+        ujt = item.get("unified_job_template")
+        for kind in UNIFIED:
+            if ujt in self.items.get(kind, {}):
+                item["related"]["unified_job_template"] = "/api/v2/%s/%d/" % (kind, ujt)
+
+    def secret_fields(self, credential):
+        ctype = self.items.get("credential_types", {}).get(credential.get("credential_type"), {})
+        return {f["id"] for f in (ctype.get("inputs") or {}).get("fields", []) if f.get("secret")}
+
+    def shown(self, kind, item):
+        """An object as AWX shows it: secret credential inputs replaced by $encrypted$."""
+        if kind != "credentials":
+            return item
+        secret = self.secret_fields(item)
+        inputs = {k: (ENCRYPTED if k in secret and v else v) for k, v in (item.get("inputs") or {}).items()}
+        return dict(item, inputs=inputs)
+
+    def update(self, kind, item, body):
+        if kind == "credentials" and "inputs" in body:
+            # AWX keeps a stored secret when it is sent back as $encrypted$
+            body = dict(body, inputs={k: (item.get("inputs", {}).get(k) if v == ENCRYPTED else v) for k, v in body["inputs"].items()})
+        item.update(body)
+        self.link_unified_job_template(item)
 
 
 class FakeHandler(BaseHTTPRequestHandler):
@@ -260,41 +322,65 @@ class FakeHandler(BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != "Bearer " + self.server.token:
                 return self.reply(401, {"detail": "Authentication credentials were not provided."})
             parts = [p for p in url.path.split("/") if p][2:]  # after api/v2
-            if parts in (["ping"], ["config"], ["me"]):
-                return self.reply(200, {"version": "24.6.1", "results": [{"id": 1, "username": "admin"}], "count": 1})
-            kind = parts[0] if parts else ""
-            items = self.server.items.setdefault(kind, {})
-            if len(parts) == 1 and method == "GET":
-                return self.reply(200, self.listing(list(items.values()), parse_qs(url.query)))
-            if len(parts) == 1 and method == "POST":
-                return self.reply(201, self.server.create(kind, body))
-            item = items.get(int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else None
-            if item is None:
-                return self.reply(404, {"detail": "Not found."})
-            if len(parts) == 2 and method == "GET":
-                return self.reply(200, item)
-            if len(parts) == 2 and method == "PATCH":
-                item.update(body)
-                return self.reply(200, item)
-            if parts[2:] == ["survey_spec"]:
-                if method == "POST":
-                    self.server.surveys[item["id"]] = body
-                    return self.reply(200, {})
-                if method == "DELETE":
-                    self.server.surveys.pop(item["id"], None)
-                    return self.reply(200, {})
-                return self.reply(200, self.server.surveys.get(item["id"], {}))
-            if parts[2:] == ["credentials"]:
-                linked = self.server.assoc.setdefault(item["id"], [])
-                if method == "POST":
-                    if body.get("disassociate"):
-                        linked.remove(body["id"])
-                    else:
-                        linked.append(body["id"])
-                    return self.reply(204)
-                creds = self.server.items.get("credentials", {})
-                return self.reply(200, self.listing([creds[i] for i in linked], {}))
-            return self.reply(404, {"detail": "Not implemented by the fake: %s %s" % (method, url.path)})
+            return self.route(method, parts, body, parse_qs(url.query))
+
+    def route(self, method, parts, body, query):
+        srv = self.server
+        if parts in (["ping"], ["config"], ["me"]):
+            return self.reply(200, {"version": "24.6.1", "results": [{"id": 1, "username": "admin"}], "count": 1})
+        if parts == ["settings", "all"]:
+            if method == "PATCH":
+                srv.settings.update(body)
+            return self.reply(200, srv.settings)
+        kind = parts[0] if parts else ""
+        if kind == "unified_job_templates" and method == "GET":
+            every = [i for k in UNIFIED for i in srv.items.get(k, {}).values()]
+            return self.reply(200, self.listing(every, query))
+        items = srv.items.setdefault(kind, {})
+        if len(parts) == 1 and method == "GET":
+            return self.reply(200, self.listing([srv.shown(kind, i) for i in items.values()], query))
+        if len(parts) == 1 and method == "POST":
+            return self.reply(201, srv.shown(kind, srv.create(kind, body)))
+        item = items.get(int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else None
+        if item is None:
+            return self.reply(404, {"detail": "Not found."})
+        if len(parts) == 2 and method == "GET":
+            return self.reply(200, srv.shown(kind, item))
+        if len(parts) == 2 and method == "PATCH":
+            srv.update(kind, item, body)
+            return self.reply(200, srv.shown(kind, item))
+        if len(parts) == 2 and method == "DELETE":
+            del items[item["id"]]
+            return self.reply(204)
+        sub = parts[2]
+        if sub == "survey_spec":
+            if method == "POST":
+                errors = survey_errors(body)
+                if errors:  # AWX: 400 {"error": "..."} and nothing stored
+                    return self.reply(400, {"error": "; ".join(errors)})
+                srv.surveys[item["id"]] = body
+                return self.reply(200)
+            if method == "DELETE":
+                srv.surveys.pop(item["id"], None)
+                return self.reply(200)
+            return self.reply(200, srv.surveys.get(item["id"], {}))
+        if sub == "create_approval_template" and method == "POST":
+            approval = srv.create("workflow_approval_templates", body)
+            srv.update(kind, item, {"unified_job_template": approval["id"]})
+            return self.reply(201, approval)
+        if sub in ASSOCIATIONS:
+            linked = srv.assoc.setdefault((kind, item["id"], sub), [])
+            target = srv.items.setdefault(ASSOCIATIONS[sub], {})
+            if method == "POST":
+                if body.get("id") not in target:
+                    return self.reply(400, {"msg": "Object with id=%s does not exist." % body.get("id")})
+                if body.get("disassociate"):
+                    linked.remove(body["id"])
+                elif body["id"] not in linked:
+                    linked.append(body["id"])
+                return self.reply(204)
+            return self.reply(200, self.listing([srv.shown(ASSOCIATIONS[sub], target[i]) for i in linked], {}))
+        return self.reply(404, {"detail": "Not implemented by the fake: %s %s" % (method, "/".join(parts))})
 
     @staticmethod
     def listing(items, query):
@@ -338,21 +424,42 @@ def test_configure_playbook_syntax():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_configure_creates_one_job_template_per_scenario_idempotently(controller, tmp_path):
-    extra = {"controller_host": "http://127.0.0.1:%d" % controller.server_address[1],
-             "controller_oauthtoken": controller.token, "incident_awx_ee_image": "registry.example.com/incident-response-ee:0.1.0",
-             "incident_awx_target_secrets": {"admin_token": "s3cret-admin", "postgres_password": "s3cret-pg"}}
-    env = {"INCIDENT_ROOT": str(tmp_path / "incidents")}
-    first = run_playbook("extensions/awx/configure.yml", extra_vars=extra, env=env, timeout=180)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+def configure(controller, tmp_path, **extra):
+    extra = dict({"controller_host": "http://127.0.0.1:%d" % controller.server_address[1],
+                  "controller_oauthtoken": controller.token}, **extra)
+    res = run_playbook("extensions/awx/configure.yml", extra_vars=extra, env={"INCIDENT_ROOT": str(tmp_path / "incidents")},
+                       timeout=300)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert "s3cret" not in res.stdout + res.stderr
+    return res
+
+
+def named(controller, kind):
+    return {i["name"]: i for i in controller.items.get(kind, {}).values()}
+
+
+def linked(controller, kind, item_id, sub):
+    return sorted(controller.assoc.get((kind, item_id, sub), []))
+
+
+def writes(controller):
+    return len([e for e in controller.log if e[0] != "GET"])
+
+
+def test_configure_creates_job_templates_and_the_approval_workflow_idempotently(controller, tmp_path):
+    secrets = {"admin_token": "s3cret-admin", "postgres_password": "s3cret-pg"}
+    first = configure(controller, tmp_path, incident_awx_ee_image="registry.example.com/incident-response-ee:0.1.0",
+                      incident_awx_target_secrets=secrets)
     assert recap(first.stdout)["changed"] >= 1
-    assert "s3cret" not in first.stdout + first.stderr
 
     templates = {t["playbook"]: t for t in controller.items["job_templates"].values()}
     assert sorted(templates) == sorted(t["playbook"] for t in DATA["job_templates"])
     project = next(iter(controller.items["projects"].values()))
     inventory = next(iter(controller.items["inventories"].values()))
-    credential = next(iter(controller.items["credentials"].values()))
+    credentials = named(controller, "credentials")
+    # given now: the targets' secrets; always: the incident record (INCIDENT_ROOT); not given: Kubernetes, Docker
+    assert sorted(credentials) == ["incident.response incident record", "incident.response targets"]
+    expected_creds = sorted(c["id"] for c in credentials.values())
     ee = next(iter(controller.items["execution_environments"].values()))
     source = next(iter(controller.items["inventory_sources"].values()))
     assert (source["source"], source["source_path"], source["source_project"]) == ("scm", "inventory/lab.yml", project["id"])
@@ -362,17 +469,118 @@ def test_configure_creates_one_job_template_per_scenario_idempotently(controller
         assert template["ask_variables_on_launch"] and template["survey_enabled"]
         assert template["execution_environment"] == ee["id"]
         assert controller.surveys[template["id"]]["spec"] == expected["survey"]
-        assert controller.assoc[template["id"]] == [credential["id"]]
-    ctype = next(iter(controller.items["credential_types"].values()))
-    assert ctype["injectors"]["extra_vars"]["incident_admin_token"] == "{{ admin_token }}"
+        assert linked(controller, "job_templates", template["id"], "credentials") == expected_creds
+    ctypes = named(controller, "credential_types")
+    assert ctypes["incident.response targets"]["injectors"]["extra_vars"]["incident_admin_token"] == "{{ admin_token }}"
+    assert ctypes["incident.response incident record"]["injectors"]["env"] == {"INCIDENT_ROOT": "{{ root }}"}
+    assert ctypes["incident.response Kubernetes"]["injectors"]["env"] == {"KUBECONFIG": "{{ tower.filename }}"}
+    assert credentials["incident.response incident record"]["inputs"]["root"] == "/var/lib/incident-response/incidents"
+    # what AWX shows of the stored secrets
+    listing = FakeHandler.listing([controller.shown("credentials", c) for c in controller.items["credentials"].values()], {})
+    shown = next(c for c in listing["results"] if c["name"] == "incident.response targets")
+    assert shown["inputs"]["admin_token"] == "$encrypted$"
     ids = json.loads(re.search(r'"msg": (\{.*?\})', first.stdout, re.S).group(1))
     assert ids == {os.path.basename(p): t["id"] for p, t in templates.items()}
 
-    writes = len([e for e in controller.log if e[0] != "GET"])
-    second = run_playbook("extensions/awx/configure.yml", extra_vars=extra, env=env, timeout=180)
-    assert second.returncode == 0, second.stdout[-4000:]
+    # the workflow of runbook 003's decision point: investigate -> approval -> rollback -> post-incident
+    spec = DATA["workflows"][0]
+    workflow = named(controller, "workflow_job_templates")[spec["name"]]
+    assert controller.surveys[workflow["id"]]["spec"] == spec["survey"]
+    nodes = {n["identifier"]: n for n in controller.items["workflow_job_template_nodes"].values()}
+    assert sorted(nodes) == sorted(n["identifier"] for n in spec["nodes"])
+    approval = controller.items["workflow_approval_templates"][nodes["approve-rollback"]["unified_job_template"]]
+    assert (approval["name"], approval["timeout"]) == (spec["nodes"][1]["approval"]["name"], 1800)
+    by_name = named(controller, "job_templates")
+    assert nodes["investigate"]["unified_job_template"] == by_name["incident.response - Investigate"]["id"]
+    assert nodes["rollback"]["unified_job_template"] == by_name["incident.response - Rollback"]["id"]
+    chain = [("investigate", "approve-rollback"), ("approve-rollback", "rollback"), ("rollback", "post-incident")]
+    for parent, child in chain:
+        assert linked(controller, "workflow_job_template_nodes", nodes[parent]["id"], "success_nodes") == [nodes[child]["id"]]
+    assert linked(controller, "workflow_job_template_nodes", nodes["approve-rollback"]["id"], "failure_nodes") == []
+    assert nodes["post-incident"]["extra_data"] == {"post_incident_mark_resolved": "true"}
+
+    before = writes(controller)
+    second = configure(controller, tmp_path, incident_awx_ee_image="registry.example.com/incident-response-ee:0.1.0",
+                       incident_awx_target_secrets=secrets)
     assert recap(second.stdout)["changed"] == 0, second.stdout[-4000:]
-    assert len([e for e in controller.log if e[0] != "GET"]) == writes
+    assert writes(controller) == before
+
+
+def test_configure_reruns_with_partial_inputs_keep_credentials_and_push_rotated_secrets(controller, tmp_path):
+    k8s = {"host": "https://k8s.example.com:6443", "bearer_token": "s3cret-k8s", "namespace": "shop"}
+    docker = {"docker_host": "tcp://engine.example.com:2376", "tls": True, "validate_certs": True,
+              "ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+              "client_cert": "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
+              "client_key": "-----BEGIN PRIVATE KEY-----\ns3cret-key\n-----END PRIVATE KEY-----"}
+    # Two templates (one with the Kubernetes credential type) are enough here, and four runs stay quick.
+    data = dict(DATA, workflows=[], job_templates=[t for t in DATA["job_templates"]
+                                                   if t["playbook"] in ("playbooks/p0-outage.yml", "playbooks/k8s-service-down.yml")])
+
+    def run_configure(**extra):
+        return configure(controller, tmp_path, incident_awx_data=data, **extra)
+
+    run_configure(incident_awx_target_secrets={"admin_token": "s3cret-a1", "postgres_password": "s3cret-p1"},
+                  incident_awx_kubernetes=k8s, incident_awx_docker=docker, incident_awx_container_group_pvc="incident-record",
+                  incident_awx_isolation_show_paths=["/var/lib/incident-response:/var/lib/incident-response:z"])
+    credentials = named(controller, "credentials")
+    ids = {name.split()[-1]: c["id"] for name, c in credentials.items()}
+    templates = named(controller, "job_templates")
+
+    def attached():
+        return {name: linked(controller, "job_templates", t["id"], "credentials") for name, t in templates.items()}
+
+    expected = {name: sorted([ids["targets"], ids["record"], ids["Kubernetes" if "Kubernetes" in name else "engine"]])
+                for name in templates}
+    assert attached() == expected
+    group = named(controller, "instance_groups")["incident.response"]
+    pod = yaml.safe_load(group["pod_spec_override"])
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "incident-record"
+    assert pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] == "/var/lib/incident-response"
+    assert all(linked(controller, "job_templates", t["id"], "instance_groups") == [group["id"]] for t in templates.values())
+    assert controller.settings["AWX_ISOLATION_SHOW_PATHS"] == ["/var/lib/incident-response:/var/lib/incident-response:z"]
+    assert credentials["incident.response Docker engine"]["inputs"]["client_key"].endswith("PRIVATE KEY-----")
+
+    # A re-run without any credential input: nothing is detached, nothing changes.
+    before = writes(controller)
+    bare = run_configure(incident_awx_container_group_pvc="incident-record")
+    assert recap(bare.stdout)["changed"] == 0, bare.stdout[-4000:]
+    assert writes(controller) == before and attached() == expected
+
+    # A rotated secret is pushed (only the targets' credential changes), and pushed once.
+    run_configure(incident_awx_target_secrets={"admin_token": "s3cret-a2", "postgres_password": "s3cret-p1"},
+                  incident_awx_container_group_pvc="incident-record")
+    stored = controller.items["credentials"][ids["targets"]]["inputs"]
+    assert (stored["admin_token"], stored["postgres_password"]) == ("s3cret-a2", "s3cret-p1")
+    assert controller.items["credentials"][ids["Kubernetes"]]["inputs"]["bearer_token"] == "s3cret-k8s"
+    assert attached() == expected
+    again = run_configure(incident_awx_target_secrets={"admin_token": "s3cret-a2", "postgres_password": "s3cret-p1"},
+                          incident_awx_container_group_pvc="incident-record")
+    assert recap(again.stdout)["changed"] == 0, again.stdout[-4000:]
+
+
+def test_fake_controller_rejects_what_awx_rejects(controller):
+    """The fake answers as AWX does where configure.yml relies on it: a bad survey is a 400 with `error`."""
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    base = "http://127.0.0.1:%d/api/v2/" % controller.server_address[1]
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "Bearer " + controller.token, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    status, template = call("POST", "job_templates/", {"name": "t", "playbook": "playbooks/p0-outage.yml"})
+    assert status == 201 and template["type"] == "job_template" and template["related"]["survey_spec"]
+    bad = {"name": "t", "description": "", "spec": [{"question_name": "Q", "variable": "1bad", "type": "boolean", "required": True}]}
+    status, answer = call("POST", "job_templates/%d/survey_spec/" % template["id"], bad)
+    assert status == 400 and "variable must be a unique identifier" in answer["error"] and "type" in answer["error"]
+    assert call("GET", "job_templates/%d/survey_spec/" % template["id"]) == (200, {})
+    status, page = call("GET", "unified_job_templates/?name=t&type=job_template")
+    assert (status, page["count"], sorted(page)) == (200, 1, ["count", "next", "previous", "results"])
+    assert call("POST", "job_templates/%d/credentials/" % template["id"], {"id": 999})[0] == 400
 
 
 def test_configure_refuses_without_a_controller():

@@ -227,7 +227,8 @@ def test_stuck_sagas_retried_with_guard_rails(healthy_lab):
 
         res = run_module("postgres_guarded_update", dict(args, max_rows=10, keys_limit=3))
         assert res["committed"] and res["rowcount"] == 5 and res["statement"] == "UPDATE"
-        assert len(res["keys"]) == 3 and res["keys_truncated"] and all(k.startswith("stuck-") for k in res["keys"])
+        assert len(res["touched_keys"]) == 3 and res["touched_keys_truncated"]
+        assert all(k.startswith("stuck-") for k in res["touched_keys"])
         assert pg(count_stuck)[0][0] == 0
         assert pg("SELECT count(*) FROM saga_executions WHERE saga_id LIKE 'stuck-%' "
                   "AND status = 'RETRY_PENDING' AND retry_count = 1")[0][0] == 5
