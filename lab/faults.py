@@ -77,6 +77,28 @@ def flag(name, present):
         os.unlink(path)
 
 
+def env_line(name, value):
+    """Set NAME=value in the project's .env (value None: drop the line), as a person enabling a feature would."""
+    path = os.path.join(HERE, ".env")
+    with open(path) as fh:
+        lines = [ln for ln in fh.read().splitlines() if not ln.startswith(name + "=")]
+    if value is not None:
+        lines.append("%s=%s" % (name, value))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def feature(on):
+    """The api's feature flag new_scheduler (lab/apps/flags.py) on in .env, or back to its default
+    with the runtime override dropped; the api is recreated to take it."""
+    env_line("LAB_FEATURE_NEW_SCHEDULER", "true" if on else None)
+    if not on:
+        in_container("redis", "bash", "-c", 'redis-cli -h "$LAB_BIND" -p "$LAB_REDIS_PORT" DEL lab:feature:new_scheduler >/dev/null')
+    compose("up", "-d", "--no-deps", "api", env_extra={"LAB_FEATURE_NEW_SCHEDULER": "true" if on else "false"})
+
+
 def restart_policy(service, policy):
     for cid in containers(service):
         sh("docker", "update", "--restart", policy, cid)
@@ -120,6 +142,8 @@ FAULTS = {
     "bad-deploy": ("api redeployed with the broken image tag incident-lab/api:broken",
                    lambda: compose("up", "-d", "--no-deps", "api", env_extra={"LAB_API_TAG": "broken"}),
                    lambda: compose("up", "-d", "--no-deps", "api", env_extra={"LAB_API_TAG": "current"})),
+    "feature-bad": ("the api's feature flag new_scheduler turned on in .env: readiness fails, sagas answer 500",
+                    lambda: feature(True), lambda: feature(False)),
     "disk-full": ("the api's spool volume filled to the last byte",
                   lambda: in_container("api", "bash", "-c", "dd if=/dev/zero of=/var/spool/lab/ballast bs=1M 2>/dev/null; true"),
                   lambda: in_container("api", "rm", "-f", "/var/spool/lab/ballast")),

@@ -12,6 +12,7 @@ import psycopg2
 import psycopg2.pool
 import redis
 
+import flags
 from labcommon import STOP, env, handle_sigterm, setup_logging
 
 log = setup_logging("api")
@@ -115,10 +116,17 @@ class App:
         checks["spool"] = "ok" if size and free / size >= SPOOL_MIN_FREE else "error: spool disk full (%d bytes free)" % free
         if BROKEN:
             checks["migrations"] = "error: schema migration 0042 missing (bad deploy)"
+        if flags.is_on("new_scheduler", self.redis):
+            try:
+                self.query("SELECT count(*) FROM saga_executions_v2")
+                checks["feature new_scheduler"] = "ok"
+            except Exception as exc:
+                checks["feature new_scheduler"] = "error: %s" % str(exc).strip().splitlines()[0]
         return all(v == "ok" for v in checks.values()), checks
 
     def gauges(self):
-        g = {'lab_app_info{version="%s"}' % VERSION: 1, "lab_maintenance_mode": int(self.maintenance)}
+        g = {'lab_app_info{version="%s"}' % VERSION: 1, "lab_maintenance_mode": int(self.maintenance),
+             'lab_feature_enabled{flag="new_scheduler"}': int(flags.is_on("new_scheduler", self.redis))}
         try:
             row = self.query("""
                 SELECT (SELECT count(*) FROM worker_heartbeat WHERE last_seen > now() - interval '15 seconds'),
@@ -146,6 +154,8 @@ class App:
     def create_saga(self, body):
         if BROKEN:
             raise RuntimeError("relation saga_executions_v2 does not exist (bad deploy)")
+        if flags.is_on("new_scheduler", self.redis):  # the feature behind the flag: its table was never migrated
+            self.query("SELECT count(*) FROM saga_executions_v2")
         key = body.get("idempotency_key") or uuid.uuid4().hex
         if not self.redis.set("idem:" + key, "1", nx=True, ex=3600):
             return 200, {"status": "duplicate", "idempotency_key": key}
