@@ -35,7 +35,7 @@ description:
     this) - set E(ANSIBLE_STDOUT_CALLBACK=incident.response.responder) in the runner's environment
     (C(env/envvars), or AWX's extra environment variables) and the job output holds these lines.
   - The standard output is one setting away, E(ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default).
-version_added: 1.1.0
+version_added: "0.1.0"
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
@@ -55,6 +55,8 @@ from ansible.utils.color import colorize, hostcolor
 from ansible_collections.incident.response.plugins.callback.timeline import task_name
 from ansible_collections.incident.response.plugins.module_utils.incident import fmt_duration
 from ansible_collections.incident.response.plugins.module_utils.redact import RunSecrets, redact, redact_text
+from ansible_collections.incident.response.plugins.module_utils import redact as redact_layer
+from ansible_collections.incident.response.plugins.plugin_utils.vault_values import vaulted_plaintext
 # The modules that act (one list, kept equal to the modules' documentation by a unit test).
 from ansible_collections.incident.response.plugins.module_utils.timeline_svg import ACTION_MODULES as ACTIONS
 
@@ -116,12 +118,13 @@ class CallbackModule(DefaultCallback):
 
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
+        redact_layer.VAULT_READER = vaulted_plaintext  # vault values are secrets of the run (controller side)
         self._task_started = {}
         self._host_started = {}
         self._item_mark = {}
         self._failed_shown = set()
         self._hosts_seen = set()
-        self._secrets = RunSecrets()
+        self._secrets = RunSecrets.shared()  # one per run, shared with the timeline callback and the run's modules
         self._check = False
         self._report = None
         self._milestones = []
@@ -145,11 +148,18 @@ class CallbackModule(DefaultCallback):
         self._display.display(line, color=color)
 
     def _clean(self, value, limit=LINE_MAX):
-        return _one_line(redact_text(_one_line(value, 4 * limit), self._secrets.ordered), limit)
+        # redact the whole text first: a clip of raw text can leave a piece of a secret no rule recognises
+        return _one_line(redact_text(str(value if value is not None else ""), self._secrets.ordered), limit)
 
     def _scan_play_vars(self, play):
         hosts = self._secrets.scan_play(play)
         self._hosts_seen.update(h.get_name() for h in hosts)  # lines name their host when there are several
+
+    def _scan_task(self, task):
+        try:
+            self._secrets.scan_task(task)
+        except Exception:  # pylint: disable=broad-except
+            pass  # masking known values is best effort; the detectors still apply
 
     def _check_mode(self, task):
         return self._check or getattr(task, "check_mode", False) is True
@@ -248,7 +258,8 @@ class CallbackModule(DefaultCallback):
         hidden = self._hidden(task, data)
         args = {} if hidden else redact((data.get("invocation") or {}).get("module_args") or {}, self._secrets.ordered)
         if not args and not hidden:
-            args = dict((k, v) for k, v in (task.args or {}).items() if isinstance(v, (str, int, bool, list)) and "{{" not in str(v))
+            args = redact(dict((k, v) for k, v in (task.args or {}).items() if isinstance(v, (str, int, bool, list)) and "{{" not in str(v)),
+                          self._secrets.ordered)
         what = self._describe(action, args, data)
         if label:
             what += " (%s)" % label
@@ -328,6 +339,7 @@ class CallbackModule(DefaultCallback):
     def _handle(self, result, data, status, item=False):
         """Quiet-mode line(s) for one result (a task, or one item of a loop)."""
         task, host = result._task, result._host.get_name()
+        self._secrets.scan_result(result)  # what this result tells is secret, before anything is printed
         self._hosts_seen.add(host)
         elapsed = self._elapsed(host, task, item=item)
         action = self._action(task)
@@ -355,8 +367,6 @@ class CallbackModule(DefaultCallback):
         if isinstance(data.get("incident_event"), dict):
             self._on_milestone(task, host, data["incident_event"])
         facts = data.get("ansible_facts") if isinstance(data.get("ansible_facts"), dict) else {}
-        if facts:
-            self._secrets.learn(facts)
         if isinstance(facts.get("triage_report"), dict):
             self._on_triage(host, facts["triage_report"])
         if isinstance(facts.get("recovery_decision"), dict):
@@ -393,11 +403,13 @@ class CallbackModule(DefaultCallback):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task_started[task._uuid] = time.monotonic()
+        self._scan_task(task)
         if not self._quiet():
             super(CallbackModule, self).v2_playbook_on_task_start(task, is_conditional)
 
     def v2_playbook_on_handler_task_start(self, task):
         self._task_started[task._uuid] = time.monotonic()
+        self._scan_task(task)
         if not self._quiet():
             super(CallbackModule, self).v2_playbook_on_handler_task_start(task)
 
@@ -562,7 +574,10 @@ class CallbackModule(DefaultCallback):
             lines.append("Report     %s%s" % (files["report"], " (check mode: not written)" if report.get("check") else ""))
         elif os.environ.get("INCIDENT_ID") and os.environ.get("INCIDENT_ROOT"):
             lines.append("Report     none written by this run; timeline: %s" % os.path.join(
-                os.environ["INCIDENT_ROOT"], os.environ["INCIDENT_ID"], "timeline.jsonl"))
+                os.environ.get("INCIDENT_RECORD_DIR") or os.path.join(os.environ["INCIDENT_ROOT"], os.environ["INCIDENT_ID"]),
+                "timeline.jsonl"))
+        if os.environ.get("INCIDENT_RECORD_PROBLEM"):  # set by the timeline callback when the record's storage failed
+            lines.append("Record     FAILED STORAGE: %s" % self._clean(os.environ["INCIDENT_RECORD_PROBLEM"], 300))
         for line in lines:
             self._display.display(line, color=C.COLOR_ERROR if "FAILED" in line else None)
 

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: incident_id
 short_description: The id of the incident this run records into
-version_added: 1.0.0
+version_added: "0.1.0"
 author:
   - incident.response contributors (@incident-response)
 description:
@@ -76,7 +76,7 @@ class LookupModule(LookupBase):
         chosen = os.environ.get("INCIDENT_ID") or self._extra_var()
         try:
             if chosen:
-                return [validate_id(str(chosen).strip())]
+                return [validate_id(str(chosen))]  # the one rule of module_utils.incident: no stripping, anywhere
             if self.get_option("allocate"):
                 return [allocate(self.get_option("root"))]
         except (IncidentError, OSError) as exc:

@@ -21,6 +21,7 @@ from ansible_collections.incident.response.plugins.module_utils.evidence import 
 from ansible_collections.incident.response.plugins.module_utils.incident import iso
 from ansible_collections.incident.response.plugins.module_utils.pg_dump import run_pg_dump
 from ansible_collections.incident.response.plugins.module_utils.postgres import error_text, jsonable, open_connection, where
+from ansible_collections.incident.response.plugins.module_utils.redact import clip, redact_text
 from ansible_collections.incident.response.plugins.module_utils.stream import stream_to_file
 
 APPLICATION_NAME = "incident.response.evidence_capture"
@@ -43,7 +44,7 @@ def find_containers(bundle, client, project, services, names):
                 bundle.errors.append(dict(item="container %s" % name, error="no container named %s" % name))
             found += matched[:1]
     except DockerError as exc:
-        bundle.errors.append(dict(item="docker", error=str(exc)))
+        bundle.errors.append(dict(item="docker", error=redact_text(str(exc))))
     seen, unique = set(), []
     for info in found:
         if info["Id"] not in seen:
@@ -85,8 +86,18 @@ def host_snapshot(bundle):
     bundle.attempt("host/df.txt", "statvfs of mounted filesystems",
                    lambda: bundle.write_text("host/df.txt", df_table(disks()), "statvfs of /proc/mounts"))
     bundle.attempt("host/processes.txt", "/proc/<pid>/stat, status, cmdline",
-                   lambda: bundle.write_text("host/processes.txt", process_table(processes(cmdline=True)),
-                                             "/proc/<pid>/stat, cmdline"))
+                   lambda: bundle.write_text("host/processes.txt", _process_text(bundle.redact), "/proc/<pid>/stat, cmdline"))
+
+
+def _process_text(redacting):
+    """The process table; each command line redacted whole BEFORE the table clips it (a clip first could
+    leave a piece of a secret that no rule recognises any more)."""
+    procs = processes(cmdline=True)
+    if redacting:
+        for proc in procs.values():
+            if proc.get("cmdline"):
+                proc["cmdline"] = redact_text(proc["cmdline"])
+    return process_table(procs)
 
 
 def _copy_text(bundle, path, rel):
@@ -102,12 +113,12 @@ def query_snapshots(bundle, params, queries, row_limit, statement_timeout_ms):
     target = where(params)
     if bundle.check_mode:
         for name, sql in queries.items():
-            bundle.plan.append(dict(item="db/%s.json" % safe_name(name), source="%s: %s" % (target, sql)))
+            bundle.plan.append(dict(item="db/%s.json" % safe_name(name), source=redact_text("%s: %s" % (target, sql))))
         return
     conn, err = open_connection(params, readonly=True, statement_timeout_ms=statement_timeout_ms,
                                 application_name=APPLICATION_NAME)
     if conn is None:
-        bundle.errors.append(dict(item="db", error=err))
+        bundle.errors.append(dict(item="db", error=redact_text(err)))
         return
     try:
         for name, sql in queries.items():
@@ -120,12 +131,12 @@ def query_snapshots(bundle, params, queries, row_limit, statement_timeout_ms):
                 conn.rollback()
             except Exception as exc:  # pylint: disable=broad-except
                 conn.rollback()
-                bundle.errors.append(dict(item=rel, error="%s: %s" % (target, error_text(exc))))
+                bundle.errors.append(dict(item=rel, error=redact_text("%s: %s" % (target, error_text(exc)))))
                 continue
             truncated = len(rows) > row_limit
             rows = [dict(zip(columns, (jsonable(v) for v in row))) for row in rows[:row_limit]]
             bundle.write_json(rel, dict(query=sql, columns=columns, row_count=len(rows), truncated=truncated, rows=rows),
-                              "%s: %s" % (target, " ".join(sql.split())[:200]))
+                              "%s: %s" % (target, clip(" ".join(sql.split()), 200)))
             bundle.manifest[-1]["truncated"] = truncated
     finally:
         conn.close()
@@ -136,7 +147,7 @@ def database_dump(bundle, params, extra_args, max_bytes, container=None, client=
     argv = ["pg_dump", "-h", params["login_host"], "-p", str(params["login_port"]), "-U", params["login_user"],
             "-d", params["login_db"], "--no-password"] + list(extra_args)
     rel = "db/pg_dump.sql.gz"
-    source = "%s%s" % (("docker exec %s " % container) if container else "host ", " ".join(a for a in argv if a))
+    source = redact_text("%s%s" % (("docker exec %s " % container) if container else "host ", " ".join(a for a in argv if a)))
     if not container and not shutil.which("pg_dump"):
         reason = "pg_dump is not installed on this host; set pg_dump_container to run it in the database container"
         bundle.unavailable.append(dict(item="pg_dump", reason=reason))
@@ -167,14 +178,14 @@ def packet_capture(bundle, interface, pcap_filter, seconds, max_bytes):
     seconds = min(max(seconds, 1), 300)
     argv = [binary, "-i", interface, "-U", "-n", "-w", "-"] + (pcap_filter.split() if pcap_filter else [])
     rel = "net/capture.pcap"
-    source = "%s for %ds, at most %d bytes" % (" ".join(argv), seconds, max_bytes)
+    source = redact_text("%s for %ds, at most %d bytes" % (" ".join(argv), seconds, max_bytes))
 
     def capture():
         with open(bundle.path(rel), "wb") as out:
             result = stream_to_file(argv, out, max_bytes, seconds=seconds)
         if result.written == 0 and result.code not in (0, -15, 143):
             os.unlink(bundle.path(rel))
-            raise RuntimeError("tcpdump exited %s: %s" % (result.code, result.stderr[-500:]))
+            raise RuntimeError("tcpdump exited %s: %s" % (result.code, redact_text(result.stderr)[-500:]))
         bundle.add(rel, source, truncated=result.truncated)
 
     bundle.attempt(rel, source, capture)

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: evidence_capture
 short_description: Collect incident evidence (logs, inspect, host snapshot, DB snapshots) into a tamper-evident bundle
-version_added: 1.0.0
+version_added: "0.1.0"
 description:
   - Collects what the runbooks collect before anything is changed, into a new directory
     C(<root>/<incident_id>/evidence/<UTC timestamp>[-label]/) (earlier captures are never overwritten).
@@ -28,6 +28,16 @@ description:
   - One failing source (a stopped container, an unreachable database) does not stop the others;
     it is listed in RV(errors) and in C(ERRORS.json) inside the bundle.
   - In check mode nothing is written or queried; RV(would_collect) lists what would be collected.
+  - Recording never blocks remediation. When the incident directory cannot be written (disk full,
+    read-only, a symlink in the record), the capture goes to the fallback directory
+    C($INCIDENT_FALLBACK_ROOT/<root key>/<incident_id>/evidence/) (default
+    C(<tmp>/incident-fallback-<uid>)); when that fails too, nothing is captured
+    and the module still succeeds (RV(capture_skipped)). Either way it warns (RV(storage_warnings)).
+  - A capture in progress carries an C(INCOMPLETE) file in its directory, removed once the C(MANIFEST)
+    and the tarball are complete (a capture killed midway, or cut short by a full disk, keeps it); files
+    being written have a C(.partial) suffix and the tarball a C(.tmp) one until they are whole.
+  - Logs are read from their end - the container's json-file log when the engine runs on this host and
+    the file is readable, else the Engine API with C(tail) - so a log of gigabytes is capped in seconds.
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
@@ -63,7 +73,9 @@ options:
     type: str
     default: 1h
   max_bytes:
-    description: Upper bound on each container log file; the newest part is kept when it is exceeded.
+    description:
+      - Upper bound on each container log file; the newest part is kept when it is exceeded (also for
+        data without line ends). Only about this much of the end of the log is read.
     type: int
     default: 5242880
   host_snapshot:
@@ -201,6 +213,27 @@ errors:
   type: list
   elements: dict
   sample: [{item: "db/audit_events_2h", error: "PostgreSQL at 127.0.0.1:5432 (db shop, user shop) unreachable: ..."}]
+capture_skipped:
+  description: True when neither the incident directory nor the fallback could take the capture (nothing was collected).
+  returned: when skipped
+  type: bool
+  sample: true
+incomplete:
+  description: True when the disk failed while the bundle was finished (the capture keeps its C(INCOMPLETE) marker).
+  returned: when incomplete
+  type: bool
+  sample: true
+storage_warnings:
+  description: What went wrong with the storage (the capture moved to the fallback, was cut short or skipped).
+  returned: always
+  type: list
+  elements: str
+  sample: ["evidence written to the fallback /tmp/incident-fallback-0/srv_incidents-1a2b3c4d5e/INC-2026-11-23-001/evidence/..."]
+log_reader:
+  description: How each container's log was read (its json-file tail, or the Engine API with C(tail)), by container id.
+  returned: when logs were collected
+  type: dict
+  sample: {"3f2a...": "json-file tail of /var/lib/docker/containers/3f2a.../3f2a...-json.log"}
 would_collect:
   description: In check mode, what would be collected.
   returned: check mode
@@ -210,16 +243,18 @@ would_collect:
 """
 
 import datetime
+import os
 import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils.docker_api import DOCKER_ARGSPEC, DockerClient
-from ansible_collections.incident.response.plugins.module_utils.evidence import EvidenceBundle, safe_name
+from ansible_collections.incident.response.plugins.module_utils.evidence import EvidenceBundle, TailLogs, safe_name
 from ansible_collections.incident.response.plugins.module_utils.evidence_sources import (
     container_logs, database_dump, find_containers, host_snapshot, packet_capture, query_snapshots)
-from ansible_collections.incident.response.plugins.module_utils.incident import IncidentError, locate, parse_iso
+from ansible_collections.incident.response.plugins.module_utils.incident import (
+    IncidentError, RecordPathError, fallback_dir, fallback_root, locate, parse_iso, validate_id)
 from ansible_collections.incident.response.plugins.module_utils.postgres import POSTGRES_ARGSPEC, require_psycopg2
 
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -270,7 +305,12 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     try:
-        incident_id, root, directory = locate(p["incident_id"], p["root"])
+        try:
+            incident_id, root, directory = locate(p["incident_id"], p["root"])
+        except RecordPathError:  # a symlink where the incident directory should be: open_capture falls back
+            incident_id = validate_id(p["incident_id"] or os.environ.get("INCIDENT_ID"))
+            root = p["root"] or os.environ.get("INCIDENT_ROOT") or "./incidents"
+            directory = os.path.join(os.path.abspath(root), incident_id)
         since = since_epoch(p["since"])
     except (IncidentError, ValueError) as exc:
         module.fail_json(msg=str(exc))
@@ -284,12 +324,16 @@ def main():
         require_psycopg2(module)
 
     bundle = EvidenceBundle(directory, incident_id, p["redact"], module.check_mode)
+    warnings = []
     if not module.check_mode:
-        try:
-            bundle.open_dir(p["label"])
-        except OSError as exc:
-            module.fail_json(msg="cannot create the evidence directory under %s: %s" % (root, exc))
+        bundle = open_capture(bundle, root, incident_id, p, module.check_mode, warnings)
+        if bundle is None:  # neither the record nor the fallback can take it: skip, loudly, and let remediation go on
+            for text in warnings:
+                module.warn(text)
+            module.exit_json(changed=False, incident_id=incident_id, capture_skipped=True, storage_warnings=warnings,
+                             errors=[dict(item="evidence", error=warnings[-1])], unavailable=[])
     if docker is not None:
+        docker = TailLogs(docker, p["max_bytes"])  # read only the tail of each log
         for info in find_containers(bundle, docker, p["project"], p["services"], p["containers"]):
             container_logs(bundle, docker, info, since, p["max_bytes"])
     if p["host_snapshot"]:
@@ -303,16 +347,46 @@ def main():
     if p["tcpdump"]:
         packet_capture(bundle, p["tcpdump_interface"], p["tcpdump_filter"], p["tcpdump_seconds"], p["tcpdump_max_bytes"])
 
-    result = dict(changed=False, incident_id=incident_id, errors=bundle.errors, unavailable=bundle.unavailable)
+    result = dict(changed=False, incident_id=incident_id, errors=bundle.errors, unavailable=bundle.unavailable,
+                  storage_warnings=warnings)
     if module.check_mode:
         result["would_collect"] = bundle.plan
         module.exit_json(**result)
+    if docker is not None and docker.used:
+        result["log_reader"] = docker.used
     try:
         result.update(bundle.finish(p["tarball"]))
-    except OSError as exc:
-        module.fail_json(msg="cannot write the evidence bundle in %s: %s" % (bundle.dir, exc), **result)
+    except (OSError, IncidentError) as exc:
+        # the disk filled (or went read-only) during the capture: what was written stays, marked INCOMPLETE
+        warnings.append("evidence capture INCOMPLETE in %s (the %s marker stays): %s" % (bundle.dir, bundle.MARKER, exc))
+        result.update(evidence_dir=bundle.dir, manifest=bundle.manifest, incomplete=True,
+                      total_bytes=sum(e["size"] for e in bundle.manifest))
+    for text in warnings:
+        module.warn(text)
     result["changed"] = True
     module.exit_json(**result)
+
+
+def open_capture(bundle, root, incident_id, params, check_mode, warnings):
+    """The bundle with its capture directory open: in the incident's record, else (full, read-only, a
+    symlink in the way) in the fallback directory (incident.fallback_dir). None, with the reasons in
+    ``warnings``, when neither can take it."""
+    try:
+        bundle.open_dir(params["label"])
+        return bundle
+    except (OSError, IncidentError) as exc:
+        first = exc
+    try:
+        fallback = fallback_dir(root, incident_id, create=True)
+        moved = EvidenceBundle(fallback, incident_id, params["redact"], check_mode)
+        moved.open_dir(params["label"])
+    except (OSError, IncidentError) as exc:
+        warnings.append("evidence NOT captured: cannot write under %s (%s) nor in the fallback %s (%s); "
+                        "remediation goes on without it" % (bundle.incident_dir, first, fallback_root(), exc))
+        return None
+    warnings.append("evidence written to the fallback %s: cannot write under %s (%s); copy it back when the "
+                    "incident disk is fixed" % (moved.dir, bundle.incident_dir, first))
+    return moved
 
 
 if __name__ == "__main__":

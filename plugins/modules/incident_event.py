@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: incident_event
 short_description: State an incident milestone (detected, declared, mitigated, resolved...) for the timeline
-version_added: 1.0.0
+version_added: "0.1.0"
 description:
   - Returns an C(incident_event) that the M(incident.response.timeline) callback writes as a
     milestone line in C(timeline.jsonl), so a playbook says "service restored" in words the
@@ -39,6 +39,9 @@ options:
   at:
     description:
       - When it happened (ISO 8601, e.g. an alert's C(startsAt)); defaults to now (UTC).
+      - A date without a time is refused, and so is a time more than 5 minutes in the future (clock skew)
+        or more than 30 days before the incident's day; the same rules apply to O(impact_started_at)
+        (with 366 days), which must not be after O(at).
     type: str
   impact_started_at:
     description:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: incident_report
 short_description: Write the incident report, the post-incident review and summary.json from the timeline
-version_added: 1.0.0
+version_added: "0.1.0"
 description:
   - Reads C(<root>/<incident_id>/timeline.jsonl) (written by the M(incident.response.timeline)
     callback) and writes, in the same directory,
@@ -69,6 +69,28 @@ options:
     description: Who the C(FILL IN) prompts of the review are addressed to.
     type: str
     default: incident-commander
+  checklist:
+    description:
+      - The post-incident checklist (runbook 004), rendered into C(report.md), C(report.html) and the
+        review (a generated block) and kept in C(checklist.json) and C(summary.json).
+      - Without it the checklist of C(checklist.json) (the last one given) is rendered, if any.
+    type: list
+    elements: dict
+    suboptions:
+      item:
+        description: The checklist item, in the runbook's words.
+        type: str
+        required: true
+      status:
+        description:
+          - C(done) checked by a machine, C(todo) checked and not done, C(human) for a person to check,
+            C(n/a) not applicable (for example the post-mortem meeting of a SEV3).
+        type: str
+        required: true
+        choices: [done, todo, human, n/a]
+      detail:
+        description: What was checked, or what the person has to do.
+        type: str
 """
 
 EXAMPLES = r"""
@@ -124,14 +146,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils.incident import (
     TIMELINE, IncidentError, compute_metrics, event_time, fmt_duration, iso, locate, parse_iso, read_events,
-    render_timeline_md, task_counts, timeline_table, write_text_atomic)
-from ansible_collections.incident.response.plugins.module_utils.redact import redact
+    record_losses, render_timeline_md, task_counts, timeline_exists, timeline_table, write_text_atomic)
+from ansible_collections.incident.response.plugins.module_utils.redact import redact, redact_text
 from ansible_collections.incident.response.plugins.module_utils.report_html import html_document, markdown_to_html
 from ansible_collections.incident.response.plugins.module_utils.timeline_svg import render_svg
 
 GEN_START = "<!-- generated:%s (incident.response.incident_report; edits inside are replaced) -->"
 GEN_END = "<!-- /generated:%s -->"
 SVG_NAME = "timeline.svg"
+CHECKLIST = "checklist.json"
+CHECK_LABELS = {"done": "checked", "todo": "**to do**", "human": "**for a human**", "n/a": "not applicable"}
 
 
 def _picture(incident_id):
@@ -148,7 +172,7 @@ def _last_message(events, *names):
     return found[-1].get("message") if found else None
 
 
-def build_summary(incident_id, events, params):
+def build_summary(incident_id, events, params, stats=None):
     tasks = [e for e in events if e.get("type") == "task"]
     metrics = compute_metrics(events, params.get("impact_started_at"))
     milestones = sorted(_milestones(events), key=event_time)
@@ -175,7 +199,8 @@ def build_summary(incident_id, events, params):
         resolution=params.get("resolution") or _last_message(events, "resolved", "mitigated"),
         started_at=iso(start) if start else None,
         resolved_at=marks["resolved"],
-        duration_s=round((end - start).total_seconds(), 3) if start and end else None,
+        duration_s=round((end - start).total_seconds(), 3) if start and end and end >= start else None,
+        record=record_losses(events, stats),
         metrics=metrics,
         milestones=[dict((k, m.get(k)) for k in ("at", "event", "message", "severity", "owner") if m.get(k))
                     for m in milestones],
@@ -202,6 +227,31 @@ def _dur(seconds):
     return fmt_duration(seconds) if seconds is not None else "n/a (milestone missing)"
 
 
+def render_checklist(items):
+    """The checklist as a Markdown task list (ticked: done or not applicable)."""
+    lines = ["_Runbook 004's post-incident checklist, checked by `playbooks/post-incident.yml` where a machine can;"
+             " the rest is for a human._", ""]
+    for entry in items:
+        status = entry.get("status")
+        detail = " ".join(str(entry.get("detail") or "").split())
+        lines.append("- [%s] %s - %s%s" % ("x" if status in ("done", "n/a") else " ", entry.get("item"),
+                                           CHECK_LABELS.get(status, status), ": " + detail if detail else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _record_lines(record, anomalies):
+    """What the record lost or could not compute: "N events lost" (from the run_end events), torn lines, anomalies."""
+    lines = []
+    if record.get("lost_events") or record.get("spilled_events") or record.get("torn_lines"):
+        lines.append("**Record**: %d events lost, %d written to the fallback directory, %d torn lines in the timeline"
+                     % (record.get("lost_events", 0), record.get("spilled_events", 0), record.get("torn_lines", 0)))
+        lines += ["- lost: %s" % ", ".join("%s=%s" % kv for kv in sorted(d.items())) for d in record.get("lost", [])[:50]]
+        lines.append("")
+    if anomalies:
+        lines += ["**Times that go backwards** (those metrics are not computed):"] + ["- %s" % a for a in anomalies] + [""]
+    return lines
+
+
 def render_report(s, events, owner):
     m = s["metrics"]
     lines = [
@@ -224,6 +274,7 @@ def render_report(s, events, owner):
         "| Time to resolve (MTTR) | %s |" % _dur(m["mttr_s"]),
         "| Customer impact | %s |" % _dur(m["customer_impact_s"]),
         "",
+    ] + _record_lines(s.get("record") or {}, m.get("anomalies") or []) + [
         "## Timeline",
         _picture(s["incident_id"]), "",
         "Milestones and the tasks that changed or failed something (every task: `timeline.md`).", "",
@@ -238,8 +289,10 @@ def render_report(s, events, owner):
         for f in s["failures"]:
             detail = " - %s" % f["msg"] if f.get("msg") else ""
             lines.append("- %s `%s` on %s: %s%s" % (f["at"], f["task"], f["host"], f["status"], detail))
-    lines += ["", "## Resolution", s["resolution"] or _todo(owner, "describe how the incident was resolved"), "",
-              "## Root cause", _todo(owner, "to be determined in the post-incident review"), ""]
+    lines += ["", "## Resolution", s["resolution"] or _todo(owner, "describe how the incident was resolved"), ""]
+    if s.get("checklist"):
+        lines += ["## Post-incident checklist", render_checklist(s["checklist"])]
+    lines += ["## Root cause", _todo(owner, "to be determined in the post-incident review"), ""]
     return "\n".join(lines)
 
 
@@ -273,6 +326,7 @@ def render_review(s, events, owner):
         "# Post-Incident Review: %s" % s["incident_id"], "", "**%s**" % s["title"], "",
         "## Incident Summary", _block("summary", summary), "",
         "## Timeline", _block("timeline", "\n".join(rows)), "",
+    ] + (["## Post-Incident Checklist", _block("checklist", render_checklist(s["checklist"])), ""] if s.get("checklist") else []) + [
         "## Root Cause Analysis", "",
         "### What Happened?", _todo(owner, "detailed technical explanation (the timeline above is the factual basis)"), "",
         "### Contributing Factors",
@@ -300,16 +354,23 @@ def render_review(s, events, owner):
 
 def merge_review(existing, fresh):
     """Replace only the generated blocks of an existing review; keep what people wrote."""
-    for name in ("summary", "timeline"):
+    for name in ("summary", "timeline", "checklist"):
         start, end = GEN_START % name, GEN_END % name
         if start in existing and end in existing and start in fresh:
             new_block = fresh[fresh.index(start):fresh.index(end) + len(end)]
             existing = existing[:existing.index(start)] + new_block + existing[existing.index(end) + len(end):]
+        elif name == "checklist" and start in fresh:
+            # A review written before the checklist existed: add the section before the root cause analysis.
+            section = "## Post-Incident Checklist\n" + fresh[fresh.index(start):fresh.index(end) + len(end)] + "\n\n"
+            anchor = existing.find("## Root Cause Analysis")
+            existing = existing[:anchor] + section + existing[anchor:] if anchor >= 0 else existing.rstrip("\n") + "\n\n" + section
     return existing
 
 
 def _write(path, text, same=None):
-    """Write atomically when the content changed; return whether it did."""
+    """Write atomically when the content changed; return whether it did. Every text is redacted here, last
+    (the run's known secret values and the detectors), whatever its parts went through before."""
+    text = redact_text(text)
     if os.path.exists(path):
         with open(path) as fh:
             old = fh.read()
@@ -342,6 +403,10 @@ def main():
             impact_started_at=dict(type="str"),
             resolution=dict(type="str"),
             owner=dict(type="str", default="incident-commander"),
+            checklist=dict(type="list", elements="dict", options=dict(
+                item=dict(type="str", required=True),
+                status=dict(type="str", required=True, choices=["done", "todo", "human", "n/a"]),
+                detail=dict(type="str"))),
         ),
         supports_check_mode=True,
     )
@@ -353,11 +418,23 @@ def main():
     if p["impact_started_at"] and parse_iso(p["impact_started_at"]) is None:
         module.fail_json(msg="impact_started_at=%r is not an ISO 8601 time" % p["impact_started_at"])
     timeline = os.path.join(directory, TIMELINE)
-    if not os.path.exists(timeline):
+    if not timeline_exists(timeline):
         module.fail_json(msg="no timeline at %s: was the incident.response.timeline callback enabled "
                              "for the response runs (callbacks_enabled)?" % timeline)
-    events = read_events(timeline)
-    summary = redact(build_summary(incident_id, events, p))
+    stats = {}
+    events = read_events(timeline, stats)
+    checklist_path = os.path.join(directory, CHECKLIST)
+    checklist = p["checklist"]
+    if checklist is None and os.path.exists(checklist_path):
+        try:
+            with open(checklist_path) as fh:
+                checklist = json.load(fh).get("items")
+        except (OSError, ValueError, AttributeError):
+            checklist = None
+    summary = build_summary(incident_id, events, p, stats)
+    if checklist:
+        summary["checklist"] = [dict((k, c.get(k)) for k in ("item", "status", "detail")) for c in checklist]
+    summary = redact(summary)
     files = dict(report=os.path.join(directory, "report.md"), review=os.path.join(directory, "post-incident-review.md"),
                  summary=os.path.join(directory, "summary.json"), timeline=os.path.join(directory, "timeline.md"),
                  svg=os.path.join(directory, SVG_NAME), html=os.path.join(directory, "report.html"))
@@ -377,9 +454,11 @@ def main():
             changed |= _write(files["review"], redact(review))
             changed |= _write(files["summary"], json.dumps(summary, indent=2, sort_keys=True) + "\n", _same_summary)
             changed |= _write(files["timeline"], redact(render_timeline_md(incident_id, events)))
+            if p["checklist"] is not None:
+                changed |= _write(checklist_path, json.dumps({"items": summary.get("checklist") or []}, indent=2, sort_keys=True) + "\n")
         except OSError as exc:
             module.fail_json(msg="cannot write the report into %s: %s" % (directory, exc))
-    module.exit_json(changed=changed, summary=summary, files=files)
+    module.exit_json(changed=changed, summary=summary, files=files, checklist=summary.get("checklist") or [])
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ def milestone(repo, root, incident_id, event, message, **data):
     record.update(data)
     writer = mod.Timeline(path, sync=False)
     try:
-        writer.append(record)
+        if writer.append(record) is False:  # lost (full or read-only disk): the caller logs it, loudly
+            raise OSError("cannot write %s: %s" % (path, getattr(writer, "error", None) or "write failed"))
     finally:
         writer.close()
     return path
