@@ -181,7 +181,7 @@ def lab_loop(tmp, lab, playbook=None, timeout=120):
                      interval=1, what="no alert firing in Prometheus or active in Alertmanager")
         lab.wait_for(lambda: all(r["status"] not in ("queued", "running") for r in rcv.runs()), timeout=120,
                      what="runs started by stale notifications to end")
-        injected_at = time.time()
+        injected_at = timings["injected_at"] = time.time()
         start = time.monotonic()
         watcher = threading.Thread(target=watch_health, daemon=True)
         watcher.start()

@@ -56,7 +56,7 @@ PLAYBOOK = """---
 class Trial:
     """One receiver with its own config, port, state dir and effect file; job 1 is the trial's run."""
 
-    def __init__(self, root, name, **route_vars):
+    def __init__(self, root, name, launcher="warm", **route_vars):
         self.dir = root / name
         self.dir.mkdir()
         (self.dir / "playbooks").mkdir()
@@ -65,7 +65,8 @@ class Trial:
         routes = {"routes": [{"name": "crash", "match": {"alertname": "CrashTest"}, "playbook": "crash_effect.yml",
                               "extra_vars": dict({"crash_effect_file": self.effect_file}, **route_vars)}],
                   "default": {"playbook": None}}
-        self.rcv = ReceiverProcess(write_config(self.dir, routes, playbooks_dir=str(self.dir / "playbooks")))
+        self.rcv = ReceiverProcess(write_config(self.dir, routes, playbooks_dir=str(self.dir / "playbooks"),
+                                                dispatch={"launcher": launcher}))
         self.state = str(self.dir / "state")
         self.pdd = os.path.join(self.state, "runs", "job-1")
         self.name = name
@@ -178,6 +179,7 @@ def wait_until(predicate, timeout, what):
 
 
 def test_sigkill_at_any_point_of_a_run_leaves_one_finished_run_and_one_effect(tmp_path):
+    """With the default (warm) launcher; the cold one is covered by the parametrized tests below."""
     rng = random.Random(12)
     request_delays = iter(REQUEST_DELAYS)
     started = time.monotonic()
@@ -260,8 +262,9 @@ def _ack_while_dispatch_is_off(trial):
         rcv.stop()
 
 
-def test_a_run_that_ended_while_the_receiver_was_down_is_recorded_not_rerun(tmp_path):
-    trial = Trial(tmp_path, "ended")
+@pytest.mark.parametrize("launcher", ["warm", "cold"])
+def test_a_run_that_ended_while_the_receiver_was_down_is_recorded_not_rerun(tmp_path, launcher):
+    trial = Trial(tmp_path, "ended", launcher)
     try:
         trial.rcv.start()
         trial.post()
@@ -277,9 +280,10 @@ def test_a_run_that_ended_while_the_receiver_was_down_is_recorded_not_rerun(tmp_
         trial.cleanup()
 
 
-def test_a_run_whose_runner_was_killed_is_launched_again(tmp_path):
+@pytest.mark.parametrize("launcher", ["warm", "cold"])
+def test_a_run_whose_runner_was_killed_is_launched_again(tmp_path, launcher):
     """The run's own process dies (not the receiver): no outcome, so it is launched again, once."""
-    trial = Trial(tmp_path, "runner", crash_first_sleep="2")
+    trial = Trial(tmp_path, "runner", launcher, crash_first_sleep="2")
     try:
         trial.rcv.start()
         trial.post()

@@ -394,6 +394,9 @@ class Receiver:
         self.ingest_pool.shutdown(wait=True)
         self.timeline_pool.shutdown(wait=True)
         self.run_pool.shutdown(wait=False)
+        close = getattr(self.backend, "close", None)
+        if close:
+            close()             # the warm launcher's zygote (its runs carry on)
 
     # -- HTTP ----------------------------------------------------------------------------------
     def reject(self, status, reason, headers=None):

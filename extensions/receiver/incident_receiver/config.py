@@ -25,7 +25,7 @@ DEFAULTS = {
     # most max_unauthenticated signed requests may be read at once before their signature is checked.
     "http": {"body_timeout_s": 15, "idle_timeout_s": 15, "max_unauthenticated": 32},
     "dispatch": {"backend": "local", "max_concurrent": 2, "keep_runs": 50, "job_timeout_s": 1800,
-                 "max_attempts": 3, "poll_s": 0.2,
+                 "max_attempts": 3, "poll_s": 0.2, "launcher": "warm", "warm_ready_timeout_s": 15,
                  "awx": {"url": "", "token_env": "AWX_TOKEN", "job_templates": {}, "poll_s": 2.0,
                          "verify_tls": True, "timeout_s": 10}},
     "read_api_auth": True,
@@ -38,6 +38,7 @@ DEFAULTS = {
     "folding": {"enabled": True, "depends_on": "inventory", "settle_s": 120, "max_open_s": 86400},
 }
 BACKENDS = ("local", "awx", "none")
+LAUNCHERS = ("warm", "cold")
 
 
 class ConfigError(ValueError):
@@ -86,6 +87,12 @@ class Config:
         if self.max_attempts < 1:
             raise ConfigError("dispatch.max_attempts: expected at least 1, got %d" % self.max_attempts)
         self.poll_s = float(dispatch["poll_s"])
+        # warm: runs are forked from a zygote that imported Ansible once (warm.py); cold: a new
+        # `python -m ansible_runner` per run. A warm launch that cannot happen falls back to cold.
+        self.launcher = str(dispatch["launcher"])
+        if self.launcher not in LAUNCHERS:
+            raise ConfigError("dispatch.launcher: %r not in %s" % (self.launcher, LAUNCHERS))
+        self.warm_ready_timeout_s = float(dispatch["warm_ready_timeout_s"])
         self.awx = dict(dispatch["awx"])
         self.awx["token"] = secret(self.awx, "token")
         if self.backend == "awx" and not (self.awx["url"] and self.awx["token"]):

@@ -11,6 +11,7 @@ nothing from the alert is put on a command line.
 import fcntl
 import glob
 import json
+import logging
 import os
 import shutil
 import ssl
@@ -20,7 +21,10 @@ import time
 import urllib.error
 import urllib.request
 
+from . import warm
 from .routing import RouteError, safe_playbook
+
+LOG = logging.getLogger("incident_receiver")
 
 
 class Unsafe(str):
@@ -130,6 +134,8 @@ class LocalBackend:
     """ansible-runner on this machine, detached from the receiver: `ansible-runner run` in its own session
     (no controlling terminal, stdin /dev/null, output in the run directory), so it outlives a SIGKILL of the
     receiver. One private_data_dir per job, one artifacts/attempt-N per launch, the repo as project dir.
+    With dispatch.launcher: warm the same runner is forked by a pre-warmed zygote (warm.py) instead of
+    started as a new Python; it falls back to the cold start above when the zygote is unavailable.
 
     The run's lock (`run.lock`, flock) is taken before the launch and handed to the runner process, which
     holds it to its end: a held lock means the run is alive, whatever pid it has; a free lock with no final
@@ -139,6 +145,20 @@ class LocalBackend:
     def __init__(self, cfg):
         self.cfg = cfg
         self.env = child_env(cfg)
+        self.warm = None
+        if cfg.launcher == "warm":
+            # The zygote imports Ansible once (warm.py); a run it cannot take is launched cold.
+            zygote_env = dict(self.env, INCIDENT_WARM_PROJECT=cfg.repo, INCIDENT_WARM_INVENTORY=cfg.inventory or "")
+            self.warm = warm.WarmLauncher(zygote_env, cfg.repo, os.path.join(cfg.state_dir, "warm.log"),
+                                          ready_timeout_s=cfg.warm_ready_timeout_s, poll_s=max(0.02, cfg.poll_s))
+            try:
+                self.warm.start()
+            except OSError as exc:
+                LOG.warning("warm launcher: cannot start the zygote (%s): runs start cold until it starts", exc)
+
+    def close(self):
+        if self.warm is not None:
+            self.warm.close()
 
     def launch(self, job, attempt):
         """Start attempt `attempt` of the job detached; returns the Popen (the caller reaps it)."""
@@ -152,8 +172,15 @@ class LocalBackend:
             except BlockingIOError:
                 raise RunLocked("run directory %s is locked by a live run" % pdd) from None
             env = dict(self.env, INCIDENT_ID=job["incident_id"])
-            with open(os.path.join(pdd, "%s.log" % attempt_ident(attempt)), "ab") as out:
-                return subprocess.Popen(self.command(pdd, playbook, attempt), cwd=pdd, env=env, stdin=subprocess.DEVNULL,
+            log = os.path.join(pdd, "%s.log" % attempt_ident(attempt))
+            command = self.command(pdd, playbook, attempt)
+            if self.warm is not None:
+                try:
+                    return self.warm.launch(command[3:], env, pdd, log, lock)
+                except warm.WarmUnavailable as exc:
+                    LOG.warning("run %s: warm launcher unavailable (%s): cold launch", job["id"], exc)
+            with open(log, "ab") as out:
+                return subprocess.Popen(command, cwd=pdd, env=env, stdin=subprocess.DEVNULL,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                         pass_fds=(lock,))
         finally:
