@@ -7,8 +7,15 @@ For each run: kill the api (lab/faults.py inject api-kill), start the playbook a
   restart           the restart itself (service_restart's phases.total_s),
   overhead          playbook - restart: every other phase (triage, declare, evidence, maintenance
                     page on/off, verify, notices, report) plus ansible-playbook's own start-up.
+and the critical path from the timeline, in seconds from the ansible-playbook start:
+  start-up          until the first task started (Python, Ansible, inventory, callbacks),
+  triage            the triage role,
+  decision          from triage to the first restart (end-if-healthy gate, declaration),
+  action            the first restart task (service_restart, wait for health included),
+  verify            the verify role (every component healthy).
 Holds the lab lock; leaves the lab healthy. Usage: .venv/bin/python scripts/bench_p0.py [-n RUNS]"""
 import argparse
+import datetime
 import fcntl
 import json
 import os
@@ -65,6 +72,29 @@ def restart_seconds(incident_root):
     return None
 
 
+def stamp(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def critical_path(incident_root, spawned):
+    """start-up, triage, decision, action and verify seconds of the run, from its timeline."""
+    for root, _dirs, files in os.walk(incident_root):
+        if "timeline.jsonl" in files:
+            with open(os.path.join(root, "timeline.jsonl")) as fh:
+                tasks = [e for e in map(json.loads, fh) if e.get("type") == "task"]
+            triage = [e for e in tasks if e.get("role") == "triage"]
+            restart = [e for e in tasks if e.get("action") == "incident.response.service_restart"]
+            verify = [e for e in tasks if e.get("role") == "verify"]
+            if not (tasks and triage and restart and verify):
+                return None
+            return dict(startup=stamp(tasks[0]["start"]) - spawned,
+                        triage=stamp(triage[-1]["end"]) - stamp(triage[0]["start"]),
+                        decision=stamp(restart[0]["start"]) - stamp(triage[-1]["end"]),
+                        action=stamp(restart[0]["end"]) - stamp(restart[0]["start"]),
+                        verify=stamp(verify[-1]["end"]) - stamp(verify[0]["start"]))
+    return None
+
+
 def one_run(env):
     get(SINK, method="DELETE")
     subprocess.run([os.path.join(REPO, "lab", "faults.py"), "inject", "api-kill"], check=True, capture_output=True)
@@ -72,6 +102,7 @@ def one_run(env):
     marks, stop = {}, threading.Event()
     watcher = threading.Thread(target=watch, args=(started, marks, stop), daemon=True)
     watcher.start()
+    spawned = time.time()
     res = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "playbooks/p0-outage.yml"],
                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
     total = time.monotonic() - started
@@ -84,7 +115,7 @@ def one_run(env):
         sys.stderr.write(res.stdout[-3000:])
         raise SystemExit("p0-outage failed (rc %d)" % res.returncode)
     return dict(healthy=marks.get("healthy"), reported=marks.get("reported"), playbook=total,
-                restart=restart_seconds(env["INCIDENT_ROOT"]))
+                restart=restart_seconds(env["INCIDENT_ROOT"]), path=critical_path(env["INCIDENT_ROOT"], spawned))
 
 
 def main():
@@ -112,6 +143,13 @@ def main():
     for i, r in enumerate(rows, 1):
         overhead = r["playbook"] - r["restart"] if r["restart"] is not None else None
         print("%-4d %s %s %s %s %s" % (i, fmt(r["healthy"]), fmt(r["reported"]), fmt(r["playbook"]), fmt(r["restart"]), fmt(overhead)))
+    paths = [r["path"] for r in rows if r["path"]]
+    if paths:
+        print("critical path, median seconds: " + ", ".join(
+            "%s %.2f" % (k, statistics.median(p[k] for p in paths)) for k in ("startup", "triage", "decision", "action", "verify")))
+    healthy = [r["healthy"] for r in rows if r["healthy"] is not None]
+    if healthy:
+        print("median ansible-playbook start -> api healthy %.2f s (target <= 3 s)" % statistics.median(healthy))
     reported = [r["reported"] for r in rows if r["reported"] is not None]
     if reported:
         med = statistics.median(reported)

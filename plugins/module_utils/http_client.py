@@ -33,7 +33,6 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 
-
 def _import_urls():
     """ansible.module_utils.urls imports cryptography.x509 when it is imported (55 ms of every module
     run on this machine, the biggest part of a health probe's start-up) only to hash the server

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_restart
 short_description: Restart a container or every replica of a compose service, then wait until it is healthy
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - Stops and starts the target (one replica at a time, or all at once), then polls every 100 ms until it is
     healthy (Docker healthcheck, an HTTP check, a TCP port, or running) or O(deadline) passes.
@@ -51,6 +51,15 @@ options:
       - Needs a compose service (O(service), or a O(container) that compose created).
     type: bool
     default: false
+  start_at:
+    description:
+      - The rung of the ladder to start at. V(recreate) skips the restart, for a response that has already
+        restarted the service once (a quick first attempt) and has kept what the recreate destroys.
+      - V(recreate) implies O(escalate).
+    type: str
+    choices: [restart, recreate]
+    default: restart
+    version_added: 0.1.0
   max_restarts:
     description: At most this many restarts of the target per O(restart_window); V(0) disables the limit.
     type: int
@@ -281,15 +290,21 @@ def create_missing(module, client, result):
                      % (target, phases["total_s"]), **result)
 
 
+DONE = dict(restart="restarted", recreate="recreated")
+
+
 def restart_ladder(module, client, before, probe):
     """Restart every container of `before` (inspect output); when still unhealthy and asked to, recreate the
     service with the compose CLI. Returns (healthy, phases, attempts, ids, infos, compose argv or None)."""
     p = module.params
     ids = [info["Id"] for info in before]
-    healthy, phases, reasons, infos = restart_and_wait(client, ids, p["stop_timeout"], probe, p["deadline"], p["serial"])
-    attempts = [dict(action="restart", healthy=healthy, reasons=named(reasons, infos))]
-    if healthy or not p["escalate"]:
-        return healthy, phases, attempts, ids, infos, None
+    if p["start_at"] == "recreate":
+        healthy, phases, attempts, infos = False, dict(stop_s=0.0, start_s=0.0, healthy_s=0.0), [], {}
+    else:
+        healthy, phases, reasons, infos = restart_and_wait(client, ids, p["stop_timeout"], probe, p["deadline"], p["serial"])
+        attempts = [dict(action="restart", healthy=healthy, reasons=named(reasons, infos))]
+        if healthy or not p["escalate"]:
+            return healthy, phases, attempts, ids, infos, None
     began = time.monotonic()
     argv, ids = recreate(module, client, before[0], len(ids))
     phases["recreate_s"] = time.monotonic() - began
@@ -305,6 +320,7 @@ def main():
         stop_timeout=dict(type="int", default=10),
         serial=dict(type="bool", default=True),
         escalate=dict(type="bool", default=False),
+        start_at=dict(type="str", default="restart", choices=["restart", "recreate"]),
         max_restarts=dict(type="int", default=3),
         restart_window=dict(type="int", default=900),
     ), compose=True)
@@ -339,9 +355,9 @@ def main():
                   phases=dict((k, round(v, 3)) for k, v in phases.items()))
     if not healthy:
         module.fail_json(msg="%s is still unhealthy after %s: %s" % (
-            target, "restart and recreate" if result["escalated"] else "restart", attempts[-1]["reasons"]), **result)
-    module.exit_json(msg="%s restarted%s and healthy in %.1fs" % (
-        target, " and recreated" if result["escalated"] else "", phases["total_s"]), **result)
+            target, " and ".join(a["action"] for a in attempts), attempts[-1]["reasons"]), **result)
+    module.exit_json(msg="%s %s and healthy in %.1fs" % (
+        target, " and ".join(DONE[a["action"]] for a in attempts), phases["total_s"]), **result)
 
 
 if __name__ == "__main__":
