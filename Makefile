@@ -6,7 +6,7 @@ PY ?= python3
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test deps venv lab-up lab-down lab-status sanity lint pytest core-matrix unit integration bench clean
+.PHONY: demo test deps venv lab-up lab-down lab-status sanity lint pytest core-matrix unit integration bench clean changelog
 
 demo: deps venv lab-up ## Break the lab's api, then let the P0 playbook heal it
 	lab/faults.py inject api-kill
@@ -42,8 +42,18 @@ lint: venv
 pytest: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit tests/integration tests/molecule
 
-core-matrix: venv ## triage_collect (the one plugin on ActionBase internals) on ansible-core 2.19, 2.20, 2.21
-	scripts/triage_collect_matrix.sh
+core-matrix: venv ## requires_ansible's versions 2.17-2.21: sanity subset, plugin unit tests, installed-collection smoke, triage_collect
+	scripts/version_matrix.sh
+
+# antsibull-changelog: lint the fragments, then write CHANGELOG.md as the notes of galaxy.yml's version, which is
+# unreleased (changelogs/changelog.yaml has no release yet): `release` runs on a copy, so no fragment is consumed.
+# At release time: `antsibull-changelog release` in the repository itself.
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; c=$$d/ansible_collections/incident/response; mkdir -p $$c; \
+	  cp -r galaxy.yml meta plugins changelogs $$c/; v=$$(sed -n 's/^version: *//p' galaxy.yml); \
+	  (cd $$c && $(CURDIR)/$(BIN)/antsibull-changelog release --version $$v); \
+	  sed "s/^## v$${v//./\\\\.}$$/& (unreleased)/" $$c/CHANGELOG.md > CHANGELOG.md; echo "CHANGELOG.md: v$$v (unreleased)"
 
 unit: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: container_exec
 short_description: Run an allow-listed command inside a container (Docker exec, never a shell)
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - The allow-list O(commands) maps names to argv lists (data, typically kept in group_vars); the caller picks one
     by O(command). Extra arguments O(args) are appended only when that entry allows them, and always as separate

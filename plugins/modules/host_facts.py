@@ -15,7 +15,7 @@ description:
   - Optionally runs C(df -kP) inside the running containers of compose services (through the Docker Engine API,
     argv only, no shell) to see container-only filesystems such as tmpfs spool volumes.
   - Never changes anything.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author:
   - incident.response contributors (@incident-response)
 options:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: incident_list
 short_description: The incidents under the incident root, at a glance
-version_added: 1.0.0
+version_added: "0.1.0"
 description:
   - Lists the incident directories (C(INC-YYYY-MM-DD-NNN)) under O(root), newest first, with id, severity,
     status, services, age, last milestone and report path, from each incident's C(timeline.jsonl) and, when

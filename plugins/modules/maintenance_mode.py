@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: maintenance_mode
 short_description: Serve the maintenance page (nginx site switch or an admin HTTP endpoint), and back
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - "V(nginx) method: in every running nginx container of the target (Docker exec, no shell), re-link the enabled
     site O(site_link) to O(maintenance_config) or O(live_config), validate with C(nginx -t) (on failure the link is

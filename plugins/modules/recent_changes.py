@@ -15,7 +15,7 @@ description:
     times, the image each container runs vs the image its tag points to now), compose file modification times
     and C(git log) of a deploy repository.
   - Flags whether anything changed within O(within_minutes). Never changes anything.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author:
   - incident.response contributors (@incident-response)
 options:

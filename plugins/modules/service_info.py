@@ -16,7 +16,7 @@ description:
   - Every Engine API call of every container runs concurrently in a thread pool, so 50 containers cost
     about as much as one.
   - Never changes anything.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author:
   - incident.response contributors (@incident-response)
 options:

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_rollback
 short_description: Redeploy the previous image of a compose service (or container) and wait until it is healthy
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - The action modules record the image a service runs before every change (see O(state_dir)), so "the previous
     image" is the newest recorded image that is not the one running now. O(image) names one explicitly instead.

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_scale
 short_description: Scale a compose service to N running replicas and wait for them to be healthy
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - Runs the compose CLI that is present (C(docker compose), else C(docker-compose)) as
     C(up -d --no-recreate --no-deps --scale <service>=N <service>), so running replicas are kept as they are,

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_state
 short_description: Stop, start, pause or unpause a container or every replica of a compose service
-version_added: "1.0.0"
+version_added: "0.1.0"
 description:
   - Puts the target in the wanted state, for example to isolate a compromised service (V(stopped), or V(paused)
     which keeps its memory for forensics) or to bring stopped workers back (V(started)).

@@ -16,7 +16,7 @@ description:
   - Only C(incident.response.*) modules are accepted. A module may run several times (for example service_info once
     per engine); without pipelining those runs go one after the other.
   - A module that fails is returned with C(failed=true) in RV(diagnostics); the task itself does not fail.
-version_added: "1.0.0"
+version_added: "0.1.0"
 author:
   - incident.response contributors (@incident-response)
 extends_documentation_fragment:
