@@ -30,7 +30,7 @@ import time
 from ansible_collections.incident.response.plugins.module_utils.http_client import request_with_retries, safe_url
 from ansible.module_utils.urls import prepare_multipart  # pylint: disable=wrong-import-order
 from ansible_collections.incident.response.plugins.module_utils.incident import iso, write_text_atomic
-from ansible_collections.incident.response.plugins.module_utils.redact import clip, redact_text, run_values
+from ansible_collections.incident.response.plugins.module_utils import redact
 
 RECORD = "tickets.json"
 TRACKERS = ("jira", "servicenow", "github", "gitlab")
@@ -141,7 +141,7 @@ class Tracker(object):
         self.base = (conf.get("url") or "").rstrip("/")
         self.retries, self.backoff, self.max_backoff, self.timeout = retries, backoff, max_backoff, timeout
         self.sleep = sleep
-        self.secrets = [v for v in (conf.get("token"), conf.get("password")) if v] + list(run_values())
+        self.secrets = [v for v in (conf.get("token"), conf.get("password")) if v] + list(redact.run_values())
         self.calls = []  # [{method, path, status, attempts}] for the result (no bodies, no headers)
         self.check()
 
@@ -173,9 +173,9 @@ class Tracker(object):
         if resp.status in ok:
             return resp.json() if resp.body else {}
         if resp.status == 0:
-            raise TicketError("%s %s: %s" % (self.kind, safe_url(url), redact_text(resp.detail or resp.reason or "", self.secrets)),
+            raise TicketError("%s %s: %s" % (self.kind, safe_url(url), redact.redact_text(resp.detail or resp.reason or "", self.secrets)),
                               0, resp.attempts)
-        detail = clip(" ".join((resp.body or "").split()), ERROR_BODY, self.secrets)
+        detail = redact.clip(" ".join((resp.body or "").split()), ERROR_BODY, self.secrets)
         text = "%s %s %s: HTTP %d after %d attempt(s) %s" % (self.kind, method, safe_url(url), resp.status, resp.attempts, detail)
         raise TicketError(text, resp.status, resp.attempts)
 

@@ -88,7 +88,9 @@ def test_report_timeline_renders_in_chromium_with_the_timeline_times(healthy_lab
     env = {"INCIDENT_ROOT": str(tmp_path / "incidents"), "INCIDENT_STATE_DIR": str(tmp_path / "state")}
     healthy_lab.faults("inject", "api-kill")
     try:
-        res = run_playbook("playbooks/p0-outage.yml", env=env, timeout=180)
+        # A quick restart that does not heal within the bound (0 s): the picture has the maintenance page
+        # (containment), the restart, the recreate and the paperwork.
+        res = run_playbook("playbooks/p0-outage.yml", extra_vars={"p0_outage_maintenance_after_s": 0}, env=env, timeout=180)
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
     finally:
         restore_lab()

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 from . import warm
+from .runlock import LOCK_FILE, lock_held
 from .routing import RouteError, safe_playbook
 
 LOG = logging.getLogger("incident_receiver")
@@ -118,7 +119,6 @@ def clear_stale_run_dir(pdd):
     return True
 
 
-LOCK_FILE = "run.lock"
 RUNNER_DONE = {"successful": "succeeded", "failed": "failed", "timeout": "failed", "canceled": "failed"}
 
 
@@ -379,21 +379,6 @@ def event_files(events_dir):
     ordered = sorted(final.values(), key=lambda n: int(n.split("-", 1)[0]))
     ordered += sorted(n for uuid, n in partial.items() if uuid not in final)
     return [os.path.join(events_dir, n) for n in ordered]
-
-
-def lock_held(pdd):
-    """True while some process holds the run's lock (a live runner)."""
-    try:
-        fd = os.open(os.path.join(pdd, LOCK_FILE), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)         # closing releases a lock taken here
-    return False
 
 
 def process_start(pid):

@@ -38,6 +38,8 @@ import sys
 import threading
 import time
 
+from incident_receiver.runlock import LOCK_FILE, lock_held
+
 LOG = logging.getLogger("incident_receiver")
 
 # Per-run values of the runner's environment: differ from the zygote's, read at run time only.
@@ -84,21 +86,10 @@ class LockWatch:
     pid = 0
 
     def __init__(self, pdd, poll_s):
-        self.lock_path, self.poll_s = os.path.join(pdd, "run.lock"), poll_s
+        self.pdd, self.lock_path, self.poll_s = pdd, os.path.join(pdd, LOCK_FILE), poll_s
 
     def _held(self):
-        import fcntl  # pylint: disable=import-outside-toplevel
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return lock_held(self.pdd)
 
     def poll(self):
         return None if self._held() else 0
