@@ -152,8 +152,9 @@ def connect_kwargs(docker_host=None, timeout=DEFAULT_TIMEOUT, tls=None, validate
     except DockerException as exc:
         raise DockerConfigError("docker_host %r: %s" % (url, exc))
     kwargs = dict(base_url=url, version=version, timeout=timeout, tls=False, max_pool_size=POOL_SIZE)
-    if scheme in ("tcp", "http", "https") and (tls or validate_certs or explicit_certs or scheme == "https"):
-        kwargs["tls"] = _tls_config(validate_certs, explicit_certs, environ)
+    env_files = _tls_files_from_env(environ) if scheme in ("tcp", "http", "https") else {}
+    if scheme in ("tcp", "http", "https") and (tls or validate_certs or explicit_certs or env_files or scheme == "https"):
+        kwargs["tls"] = _tls_config(validate_certs, explicit_certs, environ, env_files)
     elif scheme == "ssh":
         if use_ssh_client:
             if not shutil.which("ssh"):
@@ -170,8 +171,27 @@ def connect_kwargs(docker_host=None, timeout=DEFAULT_TIMEOUT, tls=None, validate
     return url, kwargs
 
 
-def _tls_config(validate_certs, explicit_certs, environ):
-    """docker.tls.TLSConfig from cert_path (ca.pem, cert.pem, key.pem), checking the files first."""
+TLS_FILE_VARIABLES = (("ca", "DOCKER_TLS_CA_CERT"), ("cert", "DOCKER_TLS_CLIENT_CERT"), ("key", "DOCKER_TLS_CLIENT_KEY"))
+
+
+def _tls_files_from_env(environ):
+    """{ca, cert, key: path} named one by one by DOCKER_TLS_CA_CERT, DOCKER_TLS_CLIENT_CERT and DOCKER_TLS_CLIENT_KEY:
+    what an AWX credential's file injectors give (a temporary file each, no cert_path directory). Each one wins over
+    the file of the same role in cert_path."""
+    files = {}
+    for role, name in TLS_FILE_VARIABLES:
+        path = (environ.get(name) or "").strip()
+        if path:
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                raise DockerConfigError("%s: %s is not a readable file" % (name, path))
+            files[role] = path
+    return files
+
+
+def _tls_config(validate_certs, explicit_certs, environ, env_files=None):
+    """docker.tls.TLSConfig from cert_path (ca.pem, cert.pem, key.pem) and the DOCKER_TLS_* files, checking the
+    files first."""
+    env_files = env_files or {}
     where = explicit_certs
     if where:
         where = os.path.expanduser(where)
@@ -191,9 +211,16 @@ def _tls_config(validate_certs, explicit_certs, environ):
         return None
 
     cert, key, ca = present("cert.pem"), present("key.pem"), present("ca.pem")
-    if explicit_certs and bool(cert) != bool(key):
+    if explicit_certs and bool(cert) != bool(key) and not env_files:
         raise DockerConfigError("cert_path %s has %s but no %s: a client certificate needs both cert.pem and key.pem"
                                 % (where, "cert.pem" if cert else "key.pem", "key.pem" if cert else "cert.pem"))
+    cert, key, ca = env_files.get("cert", cert), env_files.get("key", key), env_files.get("ca", ca)
+    if env_files and bool(cert) != bool(key):
+        raise DockerConfigError("a client certificate needs both DOCKER_TLS_CLIENT_CERT and DOCKER_TLS_CLIENT_KEY "
+                                "(or cert.pem and key.pem in cert_path); only the %s is given" % ("certificate" if cert else "key"))
+    if validate_certs and env_files and not ca:
+        raise DockerConfigError("validate_certs needs the CA certificate of the engine: set DOCKER_TLS_CA_CERT "
+                                "(or ca.pem in cert_path)")
     if validate_certs and explicit_certs and not ca:
         raise DockerConfigError("validate_certs needs the CA certificate of the engine: %s not found (cert_path %s)"
                                 % (os.path.join(where, "ca.pem"), where))
@@ -201,7 +228,7 @@ def _tls_config(validate_certs, explicit_certs, environ):
         return _TLSConfig(client_cert=(cert, key) if cert and key else None,
                           ca_cert=ca if validate_certs else None, verify=bool(validate_certs))
     except DockerException as exc:
-        raise DockerConfigError("cert_path %s: %s" % (where, exc))
+        raise DockerConfigError("cert_path %s: %s" % (where or ", ".join(sorted(env_files.values())), exc))
 
 
 def _reason(exc, timeout=None):

@@ -191,6 +191,31 @@ DECIDE = """
 """
 
 
+DECISION_POINT = """
+- hosts: incident_hosts
+  gather_facts: false
+  vars:
+    remediate_service_results: %s
+  tasks:
+    - block:
+        - ansible.builtin.include_tasks: %s/playbooks/tasks/recovery_decision.yml
+      rescue:
+        - ansible.builtin.debug:
+            msg: "DECISION {{ recovery_decision.strategy }} FLAGS {{ recovery_decision.feature_flags | join(',') }}"
+"""
+
+
+def test_decision_point_offers_flags_only_for_services_that_have_them(tmp_path):
+    """The inventory's incident_feature_flags name flags of api only: a worker still down is decided on
+    without the feature-flag option (and without a templating error), api brings it in."""
+    playbook = tmp_path / "decision_point.yml"
+    for services, flags in ((["worker"], ""), (["api", "worker"], "new_scheduler")):
+        results = [dict(service=name, healthy=False, msg=name + " still down") for name in services]
+        playbook.write_text(DECISION_POINT % (json.dumps(results), REPO))
+        res = run_playbook(str(playbook), extra_vars={"recovery_strategy": "mitigate"})
+        assert "DECISION mitigate FLAGS %s\"" % flags in res.stdout, res.stdout[-3000:]
+
+
 def test_decision_point_defaults_when_unattended(tmp_path):
     playbook = tmp_path / "decide.yml"
     playbook.write_text(DECIDE)

@@ -15,7 +15,8 @@ from ansible_collections.incident.response.plugins.module_utils.docker_api impor
     DEFAULT_DOCKER_HOST, DOCKER_ARGSPEC, POOL_SIZE, DockerClient, DockerConfigError, DockerError, connect_kwargs)
 from tests.ansible import COLLECTIONS
 
-DOCKER_ENV = ("DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION")
+DOCKER_ENV = ("DOCKER_HOST", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION",
+              "DOCKER_TLS_CA_CERT", "DOCKER_TLS_CLIENT_CERT", "DOCKER_TLS_CLIENT_KEY")
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +128,33 @@ def test_half_a_client_certificate_is_refused(tmp_path):
     certs = cert_dir(tmp_path / "certs", "ca.pem", "cert.pem")
     with pytest.raises(DockerConfigError, match=r"^cert_path .*/certs has cert.pem but no key.pem"):
         connect_kwargs("tcp://h:2376", validate_certs=True, cert_path=str(certs))
+
+
+def test_tls_files_one_by_one_from_the_environment_as_awx_injects_them(monkeypatch, tmp_path):
+    """DOCKER_TLS_CA_CERT / _CLIENT_CERT / _CLIENT_KEY (an AWX credential's file injectors) turn TLS on for tcp://,
+    win over the file of the same role in cert_path, and are checked like cert_path's files."""
+    files = cert_dir(tmp_path / "awx", "ca", "cert", "key")
+    certs = cert_dir(tmp_path / "certs", "ca.pem", "cert.pem", "key.pem")
+    monkeypatch.setenv("DOCKER_TLS_CA_CERT", str(files / "ca"))
+    monkeypatch.setenv("DOCKER_TLS_CLIENT_CERT", str(files / "cert"))
+    monkeypatch.setenv("DOCKER_TLS_CLIENT_KEY", str(files / "key"))
+    for cert_path in (None, str(certs)):
+        tls = connect_kwargs("tcp://h:2376", validate_certs=True, cert_path=cert_path)[1]["tls"]
+        assert tls.ca_cert == str(files / "ca") and tls.cert == (str(files / "cert"), str(files / "key"))
+    assert connect_kwargs("tcp://h:2376")[1]["tls"].cert == (str(files / "cert"), str(files / "key"))
+    assert connect_kwargs("unix:///var/run/docker.sock")[1]["tls"] is False
+    monkeypatch.delenv("DOCKER_TLS_CLIENT_KEY")
+    with pytest.raises(DockerConfigError, match=r"needs both DOCKER_TLS_CLIENT_CERT and DOCKER_TLS_CLIENT_KEY"):
+        connect_kwargs("tcp://h:2376")
+    monkeypatch.delenv("DOCKER_TLS_CLIENT_CERT")
+    monkeypatch.delenv("DOCKER_TLS_CA_CERT")
+    monkeypatch.setenv("DOCKER_TLS_CLIENT_CERT", str(files / "cert"))
+    monkeypatch.setenv("DOCKER_TLS_CLIENT_KEY", str(files / "key"))
+    with pytest.raises(DockerConfigError, match=r"^validate_certs needs the CA certificate of the engine: set DOCKER_TLS_CA_CERT"):
+        connect_kwargs("tcp://h:2376", validate_certs=True)
+    monkeypatch.setenv("DOCKER_TLS_CA_CERT", str(tmp_path / "gone"))
+    with pytest.raises(DockerConfigError, match=r"^DOCKER_TLS_CA_CERT: .*/gone is not a readable file"):
+        connect_kwargs("tcp://h:2376", validate_certs=True)
 
 
 def test_cert_path_must_be_a_directory(tmp_path):
