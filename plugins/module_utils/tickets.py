@@ -25,6 +25,7 @@ import json
 import os
 import re
 import time
+from abc import ABC, abstractmethod
 
 # http_client first: it imports ansible.module_utils.urls without its costly cryptography import.
 from ansible_collections.incident.response.plugins.module_utils.http_client import request_with_retries, safe_url
@@ -131,8 +132,9 @@ class TicketRecord(object):
 
 
 # -- the adapters --------------------------------------------------------------------------------
-class Tracker(object):
-    """Common HTTP plumbing. `conf` is the module's O(tracker) dict; `secrets` are masked in errors."""
+class Tracker(ABC):
+    """Common HTTP plumbing. `conf` is the module's O(tracker) dict; `secrets` are masked in errors.
+    Each tracker (Jira, ServiceNow, GitHub, GitLab) implements the verbs create, comment and resolve."""
 
     kind = None
 
@@ -180,19 +182,22 @@ class Tracker(object):
         raise TicketError(text, resp.status, resp.attempts)
 
     # verbs: every one returns/accepts a ref dict {id, key, url}
+    @abstractmethod
     def create(self, title, text, severity=None, labels=None, parent=None):
-        raise NotImplementedError
+        """Open a ticket; returns its ref."""
 
+    @abstractmethod
     def comment(self, ref, text):
-        raise NotImplementedError
+        """Add `text` to the ticket as a comment or work note."""
 
     def attach(self, ref, name, content):
         """Attach `content` as file `name`; returns a short text for the resolution comment (or None when
         this tracker cannot attach: the caller puts the report into the comment)."""
         return None
 
+    @abstractmethod
     def resolve(self, ref, text):
-        raise NotImplementedError
+        """Close the ticket as resolved with `text`."""
 
 
 def _adf(text):

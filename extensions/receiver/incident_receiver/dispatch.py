@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 
 from . import warm
-from .runlock import LOCK_FILE, lock_held
+from .runlock import LOCK_FILE, lock_held, process_start
 from .routing import RouteError, safe_playbook
 
 LOG = logging.getLogger("incident_receiver")
@@ -379,18 +379,6 @@ def event_files(events_dir):
     ordered = sorted(final.values(), key=lambda n: int(n.split("-", 1)[0]))
     ordered += sorted(n for uuid, n in partial.items() if uuid not in final)
     return [os.path.join(events_dir, n) for n in ordered]
-
-
-def process_start(pid):
-    """Start time (clock ticks since boot) of a live process; None if gone or a zombie. With the pid it
-    names one process for good: a recycled pid has another start time."""
-    try:
-        with open("/proc/%d/stat" % int(pid)) as fh:
-            stat = fh.read()
-    except (OSError, ValueError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def process_alive(pid, start):

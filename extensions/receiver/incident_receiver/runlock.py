@@ -1,5 +1,5 @@
-"""The run lock: an exclusive flock on runs/job-N/run.lock that the runner holds for its whole life,
-so a held lock means a live run (dispatch.py and warm.py both read it)."""
+"""Whether a run is alive, for dispatch.py and warm.py: the run lock (an exclusive flock on
+runs/job-N/run.lock that the runner holds for its whole life) and the runner's pid + start time."""
 import fcntl
 import os
 
@@ -19,3 +19,15 @@ def lock_held(pdd):
     finally:
         os.close(fd)         # closing releases a lock taken here
     return False
+
+
+def process_start(pid):
+    """Start time (clock ticks since boot) of a live process; None if gone or a zombie. With the pid it
+    names one process for good: a recycled pid has another start time."""
+    try:
+        with open("/proc/%d/stat" % int(pid)) as fh:
+            stat = fh.read()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])

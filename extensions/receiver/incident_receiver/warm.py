@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 
-from incident_receiver.runlock import LOCK_FILE, lock_held
+from incident_receiver.runlock import LOCK_FILE, lock_held, process_start
 
 LOG = logging.getLogger("incident_receiver")
 
@@ -66,10 +66,10 @@ class WarmProcess:
     def __init__(self, pid, poll_s):
         self.pid = pid
         self.poll_s = poll_s
-        self.start = _process_start(pid)
+        self.start = process_start(pid)
 
     def poll(self):
-        return None if self.start is not None and _process_start(self.pid) == self.start else 0
+        return None if self.start is not None and process_start(self.pid) == self.start else 0
 
     def wait(self, timeout=None):
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -212,16 +212,6 @@ class WarmLauncher:
                 return LockWatch(cwd, self.poll_s)
             self._fail(reply.get("error") or "no pid in the zygote's answer")
             return None
-
-
-def _process_start(pid):
-    try:
-        with open("/proc/%d/stat" % int(pid)) as fh:
-            stat = fh.read()
-    except (OSError, ValueError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 # -- the zygote ------------------------------------------------------------------------------------
