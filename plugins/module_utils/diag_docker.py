@@ -67,6 +67,14 @@ def current_run(lines, started_at=None):
     return out
 
 
+def run_start_for_logs(summary):
+    """Where a container's log count starts: its current run, unless its restart policy has been
+    restarting it (a crash loop's evidence is the previous run's last words) or it is not running."""
+    if summary.get("running") and not summary.get("restart_count"):
+        return summary.get("started_at")
+    return None
+
+
 def health_output(info):
     """The output of the last healthcheck run, one line (empty when there is none)."""
     log = ((info.get("State") or {}).get("Health") or {}).get("Log") or []
@@ -109,7 +117,7 @@ def describe_containers(client, listed, stats=True, logs=True, log_since_s=900, 
             if lines is None:
                 summary["logs_error"] = err
             else:
-                lines = current_run(lines, summary["started_at"] if summary["running"] else None)
+                lines = current_run(lines, run_start_for_logs(summary))
                 summary["log_errors"], summary["log_sample"] = count_log_lines(lines, patterns, sample)
         described.append(summary)
     return described

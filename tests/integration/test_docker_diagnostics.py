@@ -1,6 +1,9 @@
 """service_info, recent_changes and host_facts against the real Docker engine and the lab."""
+import calendar
 import os
+import time
 
+from ansible_collections.incident.response.plugins.modules.recent_changes import REDEPLOY_GAP_S
 from tests.ansible import REPO, run_module
 
 PROJECT = "incident-lab"
@@ -87,6 +90,10 @@ def test_restart_loop(healthy_lab):
 def test_recent_changes_after_bad_deploy(healthy_lab):
     lab = healthy_lab
     compose_file = os.path.join(REPO, "lab", "docker-compose.yml")
+    # A redeploy shows as one only once the project is older than REDEPLOY_GAP_S; a lab brought up
+    # moments ago would make the bad deploy part of "N services created together".
+    born = calendar.timegm(time.strptime(lab.container("postgres")["Created"][:19], "%Y-%m-%dT%H:%M:%S"))
+    time.sleep(max(0.0, born + REDEPLOY_GAP_S + 1 - time.time()))
     lab.faults("inject", "bad-deploy")
     try:
         res = run_module("recent_changes", dict(project=PROJECT, compose_files=[compose_file, "/nonexistent.yml"],

@@ -2,7 +2,8 @@
 state and findings. The Engine API side is tested against the real engine in
 tests/integration/test_docker_diagnostics.py."""
 from ansible_collections.incident.response.plugins.module_utils.diag_docker import (
-    container_findings, count_log_lines, current_run, fan_out, health_output, service_state, sort_findings)
+    container_findings, count_log_lines, current_run, fan_out,
+    run_start_for_logs, health_output, service_state, sort_findings)
 
 
 def c(**kw):
@@ -28,6 +29,14 @@ def test_current_run_strips_timestamps_and_drops_the_previous_run():
     lines = ["2026-11-23T10:00:00.1Z FATAL old run", "2026-11-23T10:05:00.123456789Z started", "2026-11-23T10:06:00Z ERROR now"]
     assert current_run(lines, "2026-11-23T10:05:00.5Z") == ["started", "ERROR now"]
     assert current_run(lines) == ["FATAL old run", "started", "ERROR now"]
+
+
+def test_a_crash_loop_keeps_the_previous_runs_last_words():
+    # Caught just after its restart policy started it again, a crash-looping container has not yet
+    # crashed in its current run: the count must still see the last run's FATAL line.
+    assert run_start_for_logs(dict(running=True, restart_count=0, started_at="T1")) == "T1"
+    assert run_start_for_logs(dict(running=True, restart_count=3, started_at="T1")) is None
+    assert run_start_for_logs(dict(running=False, restart_count=0, started_at="T1")) is None
 
 
 def test_service_state_counts_replicas():
