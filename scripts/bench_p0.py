@@ -13,12 +13,15 @@ and the critical path from the timeline, in seconds from the ansible-playbook st
   decision          from triage to the first restart (end-if-healthy gate, declaration),
   action            the first restart task (service_restart, wait for health included),
   verify            the verify role (every component healthy).
-Holds the lab lock; leaves the lab healthy. Usage: .venv/bin/python scripts/bench_p0.py [-n RUNS]"""
+--variant LABEL=ARGS adds runs with other ansible-playbook arguments, interleaved with the plain ones
+(same machine state, one run of each in turn), each variant reported apart.
+Holds the lab lock; leaves the lab healthy. Usage: .venv/bin/python scripts/bench_p0.py [-n RUNS] [--variant LABEL=ARGS]"""
 import argparse
 import datetime
 import fcntl
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -95,7 +98,7 @@ def critical_path(incident_root, spawned):
     return None
 
 
-def one_run(env):
+def one_run(env, extra_args=()):
     get(SINK, method="DELETE")
     subprocess.run([os.path.join(REPO, "lab", "faults.py"), "inject", "api-kill"], check=True, capture_output=True)
     started = time.monotonic()
@@ -103,7 +106,7 @@ def one_run(env):
     watcher = threading.Thread(target=watch, args=(started, marks, stop), daemon=True)
     watcher.start()
     spawned = time.time()
-    res = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "playbooks/p0-outage.yml"],
+    res = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "playbooks/p0-outage.yml", *extra_args],
                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
     total = time.monotonic() - started
     deadline = time.monotonic() + 5
@@ -121,20 +124,31 @@ def one_run(env):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--runs", type=int, default=3)
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
+                        help="also run ansible-playbook with these arguments, interleaved run by run with the "
+                             "plain playbook (e.g. 'runbook=-e p0_outage_order=runbook'); repeatable")
     args = parser.parse_args()
-    rows = []
+    variants = [("default", [])] + [(v.partition("=")[0], shlex.split(v.partition("=")[2])) for v in args.variant]
+    rows = dict((label, []) for label, _extra in variants)
     with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             for _run in range(args.runs):
-                with tempfile.TemporaryDirectory() as tmp:
-                    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), NO_COLOR="1",
-                               INCIDENT_ROOT=os.path.join(tmp, "incidents"), INCIDENT_STATE_DIR=os.path.join(tmp, "state"))
-                    rows.append(one_run(env))
+                for label, extra in variants:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), NO_COLOR="1",
+                                   INCIDENT_ROOT=os.path.join(tmp, "incidents"), INCIDENT_STATE_DIR=os.path.join(tmp, "state"))
+                        rows[label].append(one_run(env, extra))
         finally:
             subprocess.run([os.path.join(REPO, "lab", "faults.py"), "reset", "api-kill"], capture_output=True, check=False)
             subprocess.run([os.path.join(REPO, "lab", "lab.sh"), "wait"], capture_output=True, check=False)
+    for label, extra in variants:
+        if len(variants) > 1:
+            print("\n== %s%s" % (label, (": " + " ".join(extra)) if extra else ""))
+        report(rows[label])
 
+
+def report(rows):
     def fmt(value):
         return "%8.2f" % value if value is not None else "       -"
 

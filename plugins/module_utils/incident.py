@@ -784,8 +784,12 @@ def build_milestone(params, now=None):
     return event
 
 
-# The order an incident goes through; a milestone stated before an earlier stage's time is flagged.
+# The order an incident goes through: detected first, resolved last. Declared, acknowledged and
+# mitigated may come in any order between (an automated restart mitigates before anyone acknowledges;
+# an incident may be declared once its first action is done). A milestone against it is flagged.
 LIFECYCLE = ("detected", "declared", "acknowledged", "mitigated", "resolved")
+MUST_PRECEDE = {"detected": frozenset(LIFECYCLE[1:]), "declared": frozenset(["resolved"]),
+                "acknowledged": frozenset(["resolved"]), "mitigated": frozenset(["resolved"])}
 
 
 class MilestoneChecker(object):
@@ -824,13 +828,13 @@ class MilestoneChecker(object):
         flags = []
         stamp = parse_iso(event.get("at"))
         if stamp is not None and name in LIFECYCLE:
-            position = LIFECYCLE.index(name)
-            for earlier in LIFECYCLE[:position]:
-                if earlier in self.seen and stamp < self.seen[earlier]:
-                    flags.append("before %s (%s)" % (earlier, iso(self.seen[earlier])))
-            for later in LIFECYCLE[position + 1:]:
-                if later in self.seen and stamp > self.seen[later]:
-                    flags.append("after %s (%s)" % (later, iso(self.seen[later])))
+            for other in LIFECYCLE:
+                if other not in self.seen:
+                    continue
+                if name in MUST_PRECEDE.get(other, ()) and stamp < self.seen[other]:
+                    flags.append("before %s (%s)" % (other, iso(self.seen[other])))
+                elif other in MUST_PRECEDE.get(name, ()) and stamp > self.seen[other]:
+                    flags.append("after %s (%s)" % (other, iso(self.seen[other])))
         impact = parse_iso(event.get("impact_started_at"))
         if impact is not None and stamp is not None and impact > stamp:
             flags.append("impact_started_at after at")

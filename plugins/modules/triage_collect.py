@@ -30,6 +30,14 @@ options:
     description: How many modules run at the same time.
     type: int
     default: 8
+  prebuild:
+    description:
+      - Modules (FQCN, C(incident.response.*)) whose payload is built while the diagnostics run, so that the
+        task running one of them next starts sooner (ansible-core keeps built payloads for the rest of the run).
+      - Nothing is run; a module that cannot be built is left to its own task to report.
+    type: list
+    elements: str
+    default: []
 notes:
   - This is an action plugin; it runs on the controller and executes the modules through the task's connection.
   - Supports check mode (the modules run in check mode too).
@@ -53,6 +61,12 @@ diagnostics:
   description: Each module's result under its name, plus C(triage_elapsed_ms).
   returned: always
   type: dict
+prebuilt:
+  description: Each module of O(prebuild) and whether its payload was built.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{module: incident.response.service_restart, built: true}]
 failed_diagnostics:
   description: Names of the modules that failed.
   returned: always

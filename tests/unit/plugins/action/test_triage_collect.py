@@ -24,6 +24,7 @@ PLAYBOOK = """
     - name: Collect
       incident.response.triage_collect:
         diagnostics: "{{ diagnostics }}"
+        prebuild: "{{ prebuild | default([]) }}"
       register: collected
 
     - name: Save the result for the test
@@ -50,7 +51,7 @@ def server():
     srv.close()
 
 
-def collect(tmp_path, diagnostics, pipelining=True):
+def collect(tmp_path, diagnostics, pipelining=True, prebuild=None):
     """Run the playbook; return (CompletedProcess, registered result or None, remote_tmp dir)."""
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     (tmp_path / "hosts.yml").write_text(INVENTORY)
@@ -60,7 +61,7 @@ def collect(tmp_path, diagnostics, pipelining=True):
                ANSIBLE_CALLBACK_TIMELINE_ROOT=str(tmp_path / "incidents"),
                PATH=ANSIBLE_BIN + os.pathsep + os.environ.get("PATH", ""))
     argv = [os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
-            "-e", json.dumps(dict(diagnostics=diagnostics, out_file=str(out)))]
+            "-e", json.dumps(dict(diagnostics=diagnostics, out_file=str(out), prebuild=prebuild or []))]
     res = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
     return res, (json.loads(out.read_text()) if out.exists() else None), remote_tmp
 
@@ -112,3 +113,16 @@ def test_other_modules_are_refused(tmp_path):
     res, got, _remote_tmp = collect(tmp_path, {"shell": dict(module="ansible.builtin.command", args=dict(cmd="true"))})
     assert res.returncode != 0 and got is None
     assert "only incident.response diagnostics modules run here" in res.stdout, res.stdout[-2000:]
+
+
+def test_prebuild_builds_payloads_while_the_diagnostics_run(tmp_path, server):
+    wanted = ["incident.response.service_restart", "incident.response.no_such_module"]
+    res, got, remote_tmp = collect(tmp_path, two_slow_and_a_broken(server), prebuild=wanted)
+    assert_results(res, got, server, remote_tmp)  # the diagnostics are as without it
+    assert got["prebuilt"] == [dict(module=wanted[0], built=True), dict(module=wanted[1], built=False)]
+
+
+def test_prebuild_of_other_modules_is_refused(tmp_path, server):
+    res, got, _remote_tmp = collect(tmp_path, two_slow_and_a_broken(server), prebuild=["ansible.builtin.shell"])
+    assert res.returncode != 0 and got is None
+    assert "prebuild must be a list of incident.response module names" in res.stdout, res.stdout[-2000:]

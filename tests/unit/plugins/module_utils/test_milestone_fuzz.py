@@ -71,6 +71,19 @@ def test_checker_flags_backwards_order_and_refuses_bad_items():
         assert checker.check(bad, now=NOW)[0] is None
 
 
+def test_declaring_or_acknowledging_after_the_mitigation_is_not_flagged():
+    # A response that acts first (the P0 critical path, an automated restart) declares afterwards.
+    checker = incident.MilestoneChecker("INC-2026-11-23-001")
+    times = [("mitigated", "10:05"), ("detected", "10:00"), ("declared", "10:06"), ("acknowledged", "10:07"), ("resolved", "10:30")]
+    for event, hhmm in times:
+        checked, reason = checker.check({"event": event, "message": event, "at": "2026-11-23T%s:00Z" % hhmm}, now=NOW)
+        assert reason is None and "flags" not in checked, checked
+    early, _reason = checker.check({"event": "acknowledged", "message": "a", "at": "2026-11-23T09:30:00Z"}, now=NOW)
+    assert early["flags"] == ["before detected (2026-11-23T10:00:00.000Z)"]
+    late, _reason = checker.check({"event": "mitigated", "message": "m", "at": "2026-11-23T10:50:00Z"}, now=NOW)
+    assert late["flags"] == ["after resolved (2026-11-23T10:30:00.000Z)"]
+
+
 class Task(object):
     def __init__(self, action, resolved=None):
         self.action, self.resolved_action = action, resolved
