@@ -311,6 +311,27 @@ def compose_services(names, catalog, dependants=False):
     return out
 
 
+def catalog_scope(names, catalog):
+    """The part of the catalog one incident owns: the triage descriptors, compose groups (their
+    services cut to the scope) and health checks of `names` (unknown and empty names are left out),
+    with every public check. Another service's outage is another incident: it must neither slow
+    this one's triage nor fail its verification."""
+    catalog = catalog or {}
+    scope = set(n for n in names or [] if n in (catalog.get("services") or {}))
+    wanted = set(compose_services(sorted(scope), catalog))
+    groups = []
+    for g in catalog.get("groups") or []:
+        mine = [s for s in g["services"] if s in wanted]
+        if mine and any(d["name"] in scope and d["group"] == g["id"] for d in catalog.get("triage") or []):
+            groups.append(dict(g, services=mine))
+    return dict(names=[n for n in catalog.get("names") or [] if n in scope],
+                triage=[d for d in catalog.get("triage") or [] if d["name"] in scope],
+                groups=groups,
+                health_checks=[c for c in catalog.get("health_checks") or [] if c["name"] in scope],
+                public_checks=list(catalog.get("public_checks") or []))
+
+
 class FilterModule(object):
     def filters(self):
-        return {"service_catalog": service_catalog, "service_order": service_order, "compose_services": compose_services}
+        return {"service_catalog": service_catalog, "service_order": service_order, "compose_services": compose_services,
+                "catalog_scope": catalog_scope}

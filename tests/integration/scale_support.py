@@ -62,6 +62,8 @@ class ScaleLab:
     def up(self):
         busy = [p for p in self.ports.values() if not port_free(p)]
         assert not busy, "ports already in use: %s" % busy
+        image = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, check=False)
+        assert image.returncode == 0, "%s is not built (lab/lab.sh build): nothing is pulled" % IMAGE
         for name in self.names:
             os.makedirs(os.path.dirname(self.compose_files[name]))
             with open(self.compose_files[name], "w") as fh:
@@ -116,22 +118,28 @@ class ScaleLab:
         return self.rcv
 
     def stop(self):
-        """Stop the receiver, then kill the runs it left going (an interrupted round): they would act on the
-        projects after their `compose down`. Each run is a session of its own, led by its recorded pid."""
-        if not self.rcv:
+        """Stop the receiver, then kill the runs it left going (an interrupted round), which would act on the
+        projects after their `compose down`: the receiver first (SIGKILL when runs are going, so that it
+        launches no new attempt of them), then each run's session, led by its recorded pid."""
+        if not self.rcv or not self.rcv.proc:
             return
+        if self.running() and self.rcv.proc.poll() is None:
+            self.rcv.kill9()
         self.rcv.stop()
-        db = sqlite3.connect(os.path.join(self.tmp, "state", "receiver.db"))
-        try:
-            live = db.execute("SELECT pid, pid_start FROM jobs WHERE status='running' AND pid").fetchall()
-        finally:
-            db.close()
-        for pid, pid_start in live:
+        for pid, pid_start in self.running():
             if process_start(pid) == pid_start:
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:
                     pass
+
+    def running(self):
+        """(pid, start time) of the runs the receiver's database says are running."""
+        db = sqlite3.connect(os.path.join(self.tmp, "state", "receiver.db"))
+        try:
+            return db.execute("SELECT pid, pid_start FROM jobs WHERE status='running' AND pid").fetchall()
+        finally:
+            db.close()
 
     def incident(self, names, tag):
         """Kill the containers of `names` at once, post one ServiceDown webhook per service, wait until each

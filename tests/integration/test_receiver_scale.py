@@ -11,8 +11,9 @@ from tests.integration.scale_support import ScaleLab
 pytestmark = pytest.mark.lab
 
 
-def test_three_concurrent_faults_are_three_incidents_each_healing_its_own_service(healthy_lab, tmp_path):
-    assert healthy_lab       # the lab lock (tests/conftest.py) keeps lab tests and benches apart
+# The lab lock (tests/conftest.py) keeps this apart from lab tests and benches; the lab stays healthy.
+@pytest.mark.usefixtures("healthy_lab")
+def test_three_concurrent_faults_are_three_incidents_each_healing_its_own_service(tmp_path):
     scale = ScaleLab(tmp_path, 3)
     try:
         scale.up()

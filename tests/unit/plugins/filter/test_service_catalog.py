@@ -2,7 +2,8 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.incident.response.plugins.filter.catalog import compose_services, service_catalog, service_order
+from ansible_collections.incident.response.plugins.filter.catalog import (
+    catalog_scope, compose_services, service_catalog, service_order)
 
 SHOP = [
     dict(name="web", kind="proxy", project="shop", health_url="http://127.0.0.1:28080/ping", depends_on=["app"],
@@ -94,3 +95,19 @@ def test_project_default_and_service_order():
     c = service_catalog([dict(name="a", depends_on=["b"]), dict(name="b")], None, "proj")
     assert c["services"]["a"]["project"] == "proj" and c["order"] == ["b", "a"]
     assert service_order(["x", "a", "b"], c) == ["b", "a", "x"]
+
+
+def test_catalog_scope_keeps_one_incidents_part_of_the_system():
+    c = service_catalog([dict(name="web", project="shop", service="nginx", health_url="http://127.0.0.1:1/h",
+                              public_url="http://127.0.0.1:1/", depends_on=["app"]),
+                         dict(name="app", project="shop", health_url="http://127.0.0.1:2/h"),
+                         dict(name="worker", project="shop", health_url="http://127.0.0.1:3/h"),
+                         dict(name="other", project="elsewhere", health_url="http://127.0.0.1:4/h")])
+    scope = catalog_scope(["app", "web", "", "nope"], c)
+    assert scope["names"] == ["web", "app"]
+    assert [d["name"] for d in scope["triage"]] == ["web", "app"]
+    assert [(g["project"], g["services"]) for g in scope["groups"]] == [("shop", ["nginx", "app"])]
+    assert [h["name"] for h in scope["health_checks"]] == ["web", "app"] and scope["public_checks"] == c["public_checks"]
+    alone = catalog_scope(["other"], c)
+    assert [(g["project"], g["services"]) for g in alone["groups"]] == [("elsewhere", ["other"])]
+    assert catalog_scope([], c)["groups"] == [] and catalog_scope(["x"], {})["triage"] == []
