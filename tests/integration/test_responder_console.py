@@ -84,10 +84,11 @@ def test_p0_outage_console_on_a_killed_api(healthy_lab, isolated):
     line_with(lines, r"^\d\d:\d\d:\d\d  triage +verdict DOWN: P0/SEV1 api-down: api ")
     line_with(lines, r"triage +api +DOWN +api down: exited")
     assert "nginx" in line_with(lines, r"triage +healthy: ")[0]
-    # The actions, in order (the critical path: the restart first, the paperwork after), with their outcome
+    # The actions, in order (the critical path: the restart first, then the declaration and the paperwork), with their outcome
     # and duration; milestones as they were stated. The restart healed at once: no maintenance page.
-    order = [r"DECLARED INC-", r"remediate +restart api: ok \(\d+\.\ds\) - service api .* restarted and healthy",
-             r"MITIGATED api restarted", r"notify +send the initial notice: sent to slack",
+    order = [r"remediate +restart api: ok \(\d+\.\ds\) - service api .* restarted and healthy",
+             r"MITIGATED api restarted", r"DETECTED Complete outage", r"DECLARED INC-",
+             r"notify +send the initial notice: sent to slack",
              r"evidence +capture evidence: ok \(\d+\.\ds\)",
              r"RESOLVED Service restored: api healthy", r"notify +send the resolution notice: sent to "]
     at = [lines.index(line_with(lines, p)[0]) for p in order]
