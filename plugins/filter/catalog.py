@@ -318,14 +318,14 @@ def catalog_scope(names, catalog):
     this one's triage nor fail its verification."""
     catalog = catalog or {}
     scope = set(n for n in names or [] if n in (catalog.get("services") or {}))
-    wanted = set(compose_services(sorted(scope), catalog))
+    triage = [d for d in catalog.get("triage") or [] if d["name"] in scope]
     groups = []
-    for g in catalog.get("groups") or []:
-        mine = [s for s in g["services"] if s in wanted]
-        if mine and any(d["name"] in scope and d["group"] == g["id"] for d in catalog.get("triage") or []):
-            groups.append(dict(g, services=mine))
+    for g in catalog.get("groups") or []:  # two projects may both have a compose service `web`
+        mine = set(d.get("service") for d in triage if d["group"] == g["id"])
+        if mine & set(g["services"]):
+            groups.append(dict(g, services=[s for s in g["services"] if s in mine]))
     return dict(names=[n for n in catalog.get("names") or [] if n in scope],
-                triage=[d for d in catalog.get("triage") or [] if d["name"] in scope],
+                triage=triage,
                 groups=groups,
                 health_checks=[c for c in catalog.get("health_checks") or [] if c["name"] in scope],
                 public_checks=list(catalog.get("public_checks") or []))

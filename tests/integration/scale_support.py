@@ -16,6 +16,7 @@ import yaml
 from incident_receiver.runlock import process_start
 
 from tests.integration import receiver_support as rs
+from tests.lab import wait_for
 
 IMAGE = "incident-lab/app:current"          # built by lab/lab.sh; only its python3 and tini are used
 BASE_PORT = 18301
@@ -72,7 +73,7 @@ class ScaleLab:
                     "network_mode": "host", "environment": {"PORT": str(self.ports[name])}}}}, fh)
             res = self.compose(name, "up", "-d")
             assert res.returncode == 0, res.stderr
-        wait(lambda: all(self.healthy(n) for n in self.names), 60, "the scale services to answer")
+        wait_for(lambda: all(self.healthy(n) for n in self.names), 60, 0.1, "the scale services to answer")
         return self
 
     def down(self):
@@ -114,7 +115,7 @@ class ScaleLab:
                               dispatch={"max_concurrent": self.n, "launcher": "warm"})
         self.rcv = rs.ReceiverProcess(cfg, env={"INCIDENT_STATE_DIR": os.path.join(self.tmp, "guard-state")}).start()
         warm_log = os.path.join(self.tmp, "state", "warm.log")     # the zygote ready, as a running receiver is
-        wait(lambda: "ready" in read(warm_log), 60, "the warm launcher")
+        wait_for(lambda: "ready" in read(warm_log), 60, 0.1, "the warm launcher")
         return self.rcv
 
     def stop(self):
@@ -229,12 +230,3 @@ def iso_ts(value):
     """ISO 8601 (a timeline's `start`, UTC) -> epoch seconds."""
     parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)).timestamp()
-
-
-def wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
