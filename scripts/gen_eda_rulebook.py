@@ -8,7 +8,8 @@ routes.yml extends the table with the receiver's service_labels and cooldown_s).
 
 Each route becomes one rule (routes sharing `dedupe_as` become one rule, so they share one throttle);
 first match wins, as in the receiver (ansible-rulebook fires the first matching rule of a ruleset).
-`service` matches the label `service`, else `job` (the receiver's service_labels); severity words
+`service` matches the label `service`, else `job` (the receiver's service_labels); `runtime: kubernetes`
+an alert carrying any of the table's runtime_labels (`namespace`); severity words
 match case-insensitively with the table's aliases; `dedupe_by` becomes the throttle's group_by."""
 import argparse
 import json
@@ -87,6 +88,16 @@ def service_alternatives(values, service_labels):
     return out
 
 
+def runtime_alternatives(values, runtime_labels):
+    """The receiver's runtime: kubernetes when any of runtime_labels is present, else ""."""
+    out = []
+    if "kubernetes" in values:
+        out += [["%s is defined" % label(name)] for name in runtime_labels]
+    if "" in values:
+        out.append(["%s is not defined" % label(name) for name in runtime_labels])
+    return out
+
+
 def severity_alternatives(priorities, router):
     """The alert's priority (severity word -> P0-P3 by the table, default_priority otherwise) is one of these."""
     bad = [w for w in router.aliases if not ALIAS_WORD.match(w)]
@@ -112,6 +123,8 @@ def match_alternatives(route, router):
     for key, values in route.match.items():
         if key == "service":
             dnf = product(dnf, service_alternatives(values, router.service_labels))
+        elif key == "runtime":
+            dnf = product(dnf, runtime_alternatives(values, router.runtime_labels))
         elif key == "priority":
             dnf = product(dnf, severity_alternatives(values, router))
         elif key == "sev":

@@ -29,6 +29,13 @@ MAINTENANCE_FIELDS = dict(
     url=str, http_method=str, body_on=dict, body_off=dict, headers=dict, state_url=str, state_field=str,
     token=str, verify_url=str, verify_status=int, verify_marker=str,
 )
+# The connection options of the Kubernetes modules (doc fragment incident.response.k8s), per cluster.
+K8S_CLUSTER_FIELDS = ("host", "api_key", "kubeconfig", "context", "validate_certs", "ca_cert", "client_cert", "client_key",
+                      "proxy", "request_timeout")
+# A kubernetes service's `k8s:` block: its cluster, namespace, exactly one workload, and the guard rails of its actions.
+K8S_FIELDS = dict(cluster=str, namespace=str, deployment=str, statefulset=str, pod=str, container=str,
+                  max_replicas=int, max_memory_limit=str)
+K8S_WORKLOAD_KINDS = ("deployment", "statefulset", "pod")
 CHECK_FIELDS = dict(sql=str, max=float, min=float, severity=str, description=str, service=str, playbook=str)
 # Keys of a connection per kind (the options the postgres / redis modules take), with defaults.
 CONNECTION_FIELDS = dict(
@@ -92,6 +99,38 @@ def _engines(engines):
                                % (name, host))
         out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
     return out
+
+
+def _clusters(clusters):
+    """Kubernetes clusters by name, each the k8s modules' connection options; `default` always exists (empty:
+    $KUBECONFIG, ~/.kube/config, else the in-cluster service account)."""
+    out = {"default": {}}
+    if clusters is None:
+        return out
+    if not isinstance(clusters, dict):
+        raise CatalogError("incident_k8s_clusters must be a mapping of cluster name -> connection, got %s" % type(clusters).__name__)
+    for name, conn in clusters.items():
+        conn = conn or {}
+        _check_fields("incident_k8s_clusters.%s" % name, conn, dict((f, object) for f in K8S_CLUSTER_FIELDS))
+        out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
+    return out
+
+
+def _k8s(where, k8s, clusters):
+    """A kubernetes service's workload: kind, name, namespace, container, its cluster's connection, guard rails."""
+    _check_fields(where + ".k8s", k8s, K8S_FIELDS)
+    named = [kind for kind in K8S_WORKLOAD_KINDS if k8s.get(kind)]
+    if len(named) != 1:
+        raise CatalogError("%s: field 'k8s' needs exactly one of 'deployment', 'statefulset' or 'pod' for a kubernetes service"
+                           % where)
+    cluster = k8s.get("cluster") or "default"
+    if cluster not in clusters:
+        raise CatalogError("%s: field 'k8s.cluster': %r is not in incident_k8s_clusters (known: %s)"
+                           % (where, cluster, ", ".join(sorted(clusters))))
+    return dict(kind=named[0], name=str(k8s[named[0]]), namespace=str(k8s.get("namespace") or ""),
+                container=str(k8s.get("container") or ""), cluster=cluster, conn=dict(clusters[cluster]),
+                max_replicas=int(k8s.get("max_replicas") or 10), max_memory_limit=str(k8s.get("max_memory_limit") or "4Gi"),
+                **{named[0]: str(k8s[named[0]])})
 
 
 def _connection(engine):
@@ -166,13 +205,14 @@ def _order(services):
     return order
 
 
-def service_catalog(entries, engines=None, project=None):
+def service_catalog(entries, engines=None, project=None, clusters=None):
     """Validate the catalog and return the derived view (see service_catalog.yml)."""
     if entries is None:
         entries = []
     if not isinstance(entries, list):
         raise CatalogError("incident_services must be a list of services, got %s" % type(entries).__name__)
     engines = _engines(engines)
+    clusters = _clusters(clusters)
     services = {}
     for index, entry in enumerate(entries):
         where = _where(index, entry)
@@ -196,8 +236,9 @@ def service_catalog(entries, engines=None, project=None):
         svc_project = entry.get("project") or project
         if runtime == "compose" and kind != "external" and not svc_project:
             raise CatalogError("%s: field 'project' is required for a compose service (or set incident_compose_project)" % where)
-        if runtime == "kubernetes" and not (entry.get("k8s") or {}).get("deployment"):
-            raise CatalogError("%s: field 'k8s.deployment' is required for a kubernetes service" % where)
+        if entry.get("k8s") and runtime != "kubernetes":
+            raise CatalogError("%s: field 'k8s' belongs on a service with runtime kubernetes" % where)
+        k8s = _k8s(where, entry.get("k8s") or {}, clusters) if runtime == "kubernetes" else {}
         for f in ("health_url", "public_url"):
             _url(where, f, entry.get(f))
         conn = _connection_of(where, kind, entry.get("connection"))
@@ -212,7 +253,7 @@ def service_catalog(entries, engines=None, project=None):
             maintenance=_maintenance(where, entry["maintenance"]) if entry.get("maintenance") else {},
             checks=_checks(where, name, entry.get("checks")), connection=conn, owner=entry.get("owner") or "",
             escalation=entry.get("escalation") or "", container_disks=bool(entry.get("container_disks")),
-            http=entry.get("http") or {}, k8s=entry.get("k8s") or {},
+            http=entry.get("http") or {}, k8s=k8s,
         )
         if svc["checks"] and kind != "postgres":
             raise CatalogError("%s: field 'checks' (SQL) belongs on a service of kind postgres" % where)
@@ -225,7 +266,7 @@ def service_catalog(entries, engines=None, project=None):
         for check in svc["checks"].values():
             if check["service"] not in services:
                 raise CatalogError("incident_services (%s): checks: service %r is not in the catalog" % (svc["name"], check["service"]))
-    return _derive(services, engines)
+    return _derive(services, engines, clusters)
 
 
 def _first(services, kind):
@@ -233,7 +274,23 @@ def _first(services, kind):
     return found[0] if found else None
 
 
-def _derive(services, engines):
+def _k8s_groups(services):
+    """One inspection per cluster and namespace: the workloads of the catalog's kubernetes services there."""
+    groups = []
+    for s in services.values():
+        if s["runtime"] != "kubernetes":
+            continue
+        k = s["k8s"]
+        gid = "%s/%s" % (k["cluster"], k["namespace"] or "-")
+        group = next((g for g in groups if g["id"] == gid), None)
+        if group is None:
+            group = dict(id=gid, cluster=k["cluster"], namespace=k["namespace"], conn=k["conn"], workloads=[])
+            groups.append(group)
+        group["workloads"].append(k["name"])
+    return groups
+
+
+def _derive(services, engines, clusters=None):
     order = _order(services)
     fronts = [s["name"] for s in services.values() if s["maintenance"]]
     pg, rd = _first(services, "postgres"), _first(services, "redis")
@@ -257,7 +314,9 @@ def _derive(services, engines):
         docker_defaults=_connection(engines["default"]),
         order=order,
         engines=engines,
+        clusters=clusters or {"default": {}},
         groups=groups,
+        k8s_groups=_k8s_groups(services),
         front=fronts[0] if fronts else "",
         maintenance=services[fronts[0]]["maintenance"] if fronts else {},
         postgres=pg["connection"] if pg else {},
@@ -275,18 +334,21 @@ def _derive(services, engines):
 def _descriptor(s):
     """The triage role's service descriptor for one catalog service."""
     kind = {"postgres": "postgres", "redis": "redis", "external": "http"}.get(s["kind"], "docker")
-    if s["runtime"] == "kubernetes":
-        kind = "http"  # its pods are the k8s scenario's business; triage checks its URL
-    d = dict(name=s["name"], kind=kind, down_severity=s["severity"], group="%s/%s" % (s["engine"], s["project"]),
+    group = "%s/%s" % (s["engine"], s["project"])
+    if s["runtime"] == "kubernetes":  # its workload is read from the API; its URL, when it has one, too
+        kind, group = "k8s", "%s/%s" % (s["k8s"]["cluster"], s["k8s"]["namespace"] or "-")
+    d = dict(name=s["name"], kind=kind, down_severity=s["severity"], group=group,
              container_disks=s["container_disks"], depends_on=s["depends_on"])
+    if s["runtime"] == "kubernetes":
+        d["workload"] = s["k8s"]["name"]
     if s["runtime"] == "compose" and s["kind"] != "external":
         d["service"] = s["service"]
     if s["health_url"]:
         d["url"] = s["health_url"]
         if s["http"]:
             d["http"] = s["http"]
-    if s["playbook"]:
-        d["down_playbook"] = s["playbook"]
+    if s["playbook"] or s["runtime"] == "kubernetes":
+        d["down_playbook"] = s["playbook"] or "k8s-service-down"
     return d
 
 
@@ -324,9 +386,15 @@ def catalog_scope(names, catalog):
         mine = set(d.get("service") for d in triage if d["group"] == g["id"])
         if mine & set(g["services"]):
             groups.append(dict(g, services=[s for s in g["services"] if s in mine]))
+    k8s_groups = []
+    for g in catalog.get("k8s_groups") or []:
+        mine = [d["workload"] for d in triage if d["kind"] == "k8s" and d["group"] == g["id"]]
+        if mine:
+            k8s_groups.append(dict(g, workloads=mine))
     return dict(names=[n for n in catalog.get("names") or [] if n in scope],
                 triage=triage,
                 groups=groups,
+                k8s_groups=k8s_groups,
                 health_checks=[c for c in catalog.get("health_checks") or [] if c["name"] in scope],
                 public_checks=list(catalog.get("public_checks") or []))
 

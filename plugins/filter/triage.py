@@ -28,16 +28,28 @@ SCENARIO_OF = {
     "host.disk": "disk-full",
     "host.inodes": "disk-full",
     "changes.recent_deploy": "rollback",
+    "k8s.oom_killed": "k8s-oom-killed",
+    "k8s.crashloop": "k8s-service-down",
+    "k8s.image_pull": "k8s-service-down",
+    "k8s.rollout_stalled": "k8s-service-down",
     "triage.p0_outage": "p0-outage",   # several P0 services down, or one without a down playbook of its own
     "triage.degraded": "high-error-rate",  # degraded, and nothing above explains it
 }
 # Container causes, tried in this order on every broken service, and whether they rank as an outage of the service
 # even while it is only degraded (a flapping container will be down again).
-CONTAINER_CAUSES = (("postgres.down", False), ("docker.oom_killed", False),
-                    ("docker.restart_loop", True), ("docker.restart_count", True))
+CONTAINER_CAUSES = (("postgres.down", False), ("docker.oom_killed", False), ("k8s.oom_killed", False),
+                    ("docker.restart_loop", True), ("docker.restart_count", True), ("k8s.crashloop", True),
+                    ("k8s.image_pull", True), ("k8s.rollout_stalled", True))
 # service_info finding check -> evidence code, for the findings that explain a container state.
 DOCKER_REASONS = {"container_state": "docker.exited", "restart_loop": "docker.restart_loop", "missing": "docker.missing",
                   "health": "docker.health", "oom_killed": "docker.oom_killed"}
+# k8s_workload_info finding check -> evidence code: why a workload is down or degraded, most telling first.
+K8S_REASONS = (("k8s_oom", "k8s.oom_killed"), ("k8s_image_pull", "k8s.image_pull"), ("k8s_config_error", "k8s.config_error"),
+               ("k8s_unschedulable", "k8s.unschedulable"), ("k8s_node_not_ready", "k8s.node_not_ready"),
+               ("k8s_crashloop", "k8s.crashloop"), ("k8s_rollout", "k8s.rollout_stalled"), ("k8s_paused", "k8s.paused"),
+               ("k8s_exists", "k8s.missing"))
+K8S_STATUS = {"healthy": "ok", "scaled_to_zero": "degraded", "degraded": "degraded", "paused": "degraded",
+              "down": "down", "missing": "down"}
 
 VERDICT_RANK = {"down": 3, "degraded": 2, "unknown": 1, "healthy": 0}
 # A check that could not run outranks one that passed: unknown is never healthy.
@@ -162,6 +174,30 @@ class Report(object):
                 svc = self.compose_service(name, d)
                 if svc and svc not in listed:
                     self.add(name, "docker", "down", "docker.missing", "no container for compose service %s" % svc)
+
+    def k8s(self):
+        """Evidence of the kubernetes services from k8s_workload_info, run once per cluster and namespace."""
+        for group, res, key in self.results("k8s_workload_info"):
+            mine = [(n, d) for n, d in self.desc.items() if d["kind"] == "k8s" and (group is None or d.get("group") == group)]
+            if res is None or res.get("reachable") is False:
+                why = (res or {}).get("error") or self.not_run.get(key, "k8s_workload_info not run")
+                for name, _d in mine:
+                    self.add(name, "k8s", "unknown", "k8s.unknown", "workload state unknown: %s" % why)
+                continue
+            for name, d in mine:
+                workload = d.get("workload") or name
+                info = (res.get("workloads") or {}).get(workload) or {}
+                state = info.get("state") or "missing"
+                status = K8S_STATUS.get(state, "unknown")
+                findings = [f for f in res.get("findings") or [] if f.get("workload") == workload]
+                if status == "ok":
+                    self.add(name, "k8s", "ok", "k8s.ok", "%s %s: every replica available" % (info.get("kind", "workload"), workload))
+                    continue
+                checks = set(f.get("check") for f in findings)
+                code = next((c for check, c in K8S_REASONS if check in checks), "k8s.%s" % state)
+                text = next((f.get("message") for check, c in K8S_REASONS if c == code for f in findings if f.get("check") == check),
+                            "%s %s %s" % (info.get("kind", "workload"), workload, state))
+                self.add(name, "k8s", status, code, text)
 
     def log_evidence(self, name, c):
         counts = c.get("log_errors") or {}
@@ -401,6 +437,7 @@ class Report(object):
 
     def build(self):
         self.docker()
+        self.k8s()
         self.http()
         self.postgres()
         self.redis()

@@ -1,222 +1,273 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, incident.response contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small Kubernetes API client for the workload modules: only API calls, over the collection's HTTP stack
-(http_client.py; PyYAML for a kubeconfig). It speaks the apps/v1 and v1 REST paths kubectl uses for get, scale,
-rollout restart, rollout undo and pod delete, and reads rollout progress the way `kubectl rollout status` does.
-How the action modules run (guard rails, waiting) is in k8s_actions.py."""
+"""API calls of the Kubernetes modules through the official client's ApiClient (connections: k8s_connect.py):
+the REST paths kubectl uses, answers as plain dicts, retries of 429/5xx honouring Retry-After, and errors that
+keep the API's Status message and say what was asked where. Reading pods and rollouts: k8s_inspect.py."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import base64
 import json
-import os
-import tempfile
+import random
+import re
 import time
 
-from ansible_collections.incident.response.plugins.module_utils.http_client import request, safe_url
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.incident.response.plugins.module_utils.k8s_connect import (  # noqa: F401 pylint: disable=unused-import
+    HAS_K8S, K8S_ARGSPEC, K8S_IMPORT_ERROR, ConfigException, K8sError, connect)
 
 try:
-    from urllib.parse import quote, urlencode
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    pass
+    import urllib3
+    HTTP_ERRORS = (urllib3.exceptions.HTTPError,)
+except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
+    HTTP_ERRORS = ()
 
 try:
-    import yaml
-    HAS_YAML = True
+    from kubernetes.client.exceptions import ApiException
 except ImportError:  # pragma: no cover
-    HAS_YAML = False
+    class ApiException(Exception):
+        status = 0
 
 REVISION = "deployment.kubernetes.io/revision"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRIES = 4
+RETRY_AFTER_CAP = 10.0
+MERGE = "application/merge-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+CALL_ERRORS = (ApiException, ConfigException, IOError, OSError) + HTTP_ERRORS
+VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
-K8S_ARGSPEC = dict(
-    host=dict(type="str"),
-    api_key=dict(type="str", no_log=True),
-    kubeconfig=dict(type="path"),
-    context=dict(type="str"),
-    validate_certs=dict(type="bool", default=True),
-    ca_cert=dict(type="path"),
-    request_timeout=dict(type="float", default=10.0),
-    namespace=dict(type="str", default="default"),
-)
+# resource -> (API prefix, namespaced)
+RESOURCES = {
+    "pods": ("/api/v1", True), "events": ("/api/v1", True), "nodes": ("/api/v1", False),
+    "namespaces": ("/api/v1", False),
+    "deployments": ("/apis/apps/v1", True), "statefulsets": ("/apis/apps/v1", True),
+    "replicasets": ("/apis/apps/v1", True), "controllerrevisions": ("/apis/apps/v1", True),
+    "horizontalpodautoscalers": ("/apis/autoscaling/v2", True),
+    "podmetrics": ("/apis/metrics.k8s.io/v1beta1", True),
+}
 
 
-class K8sError(Exception):
-    """An API call failed; `status` is the HTTP status (0 when the API server did not answer)."""
-
-    def __init__(self, message, status=0):
-        super(K8sError, self).__init__(message)
-        self.status = status
+def quote(value):
+    return re.sub(r"[^A-Za-z0-9._~-]", lambda m: "%%%02X" % ord(m.group(0)), value)
 
 
-def _from_kubeconfig(path, context):
-    if not HAS_YAML:
-        raise K8sError("reading a kubeconfig needs PyYAML")
-    with open(os.path.expanduser(path)) as fh:
-        cfg = yaml.safe_load(fh) or {}
-    name = context or cfg.get("current-context")
-    ctx = next((c["context"] for c in cfg.get("contexts", []) if c.get("name") == name), None)
-    if ctx is None:
-        raise K8sError("context %r not found in kubeconfig %s" % (name, path))
-    cluster = next(c["cluster"] for c in cfg.get("clusters", []) if c["name"] == ctx["cluster"])
-    user = next((u["user"] for u in cfg.get("users", []) if u["name"] == ctx.get("user")), {})
-    ca = cluster.get("certificate-authority")
-    if cluster.get("certificate-authority-data"):
-        fh = tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False)
-        fh.write(base64.b64decode(cluster["certificate-authority-data"]))
-        fh.close()
-        ca = fh.name
-    return dict(host=cluster["server"], api_key=user.get("token"), ca_cert=ca,
-                validate_certs=not cluster.get("insecure-skip-tls-verify", False), namespace=ctx.get("namespace"))
+def api_path(resource, namespace=None, name=None, sub=None):
+    prefix, namespaced = RESOURCES[resource]
+    plural = "pods" if resource == "podmetrics" else resource
+    path = prefix + ("/namespaces/%s" % quote(namespace) if namespaced and namespace else "") + "/" + plural
+    return path + ("/" + quote(name) if name else "") + ("/" + sub if sub else "")
+
+
+def describe_request(method, path, query=None):
+    """'patch deployments/api in namespace prod' from a request, for error messages."""
+    verb = VERBS.get(method, method.lower())
+    if method == "GET" and query and query.get("watch"):
+        verb = "watch"
+    m = re.search(r"(?:/namespaces/([^/]+))?/([a-z0-9.]+)(?:/([^/]+))?(?:/([a-z]+))?$", path)
+    if not m:
+        return "%s %s" % (verb, path)
+    ns, res, name, sub = m.groups()
+    if verb == "get" and not name:
+        verb = "list"
+    what = res + ("/" + name if name else "") + ("/" + sub if sub else "")
+    return "%s %s%s" % (verb, what, " in namespace %s" % ns if ns else "")
+
+
+def status_message(body):
+    """The `message` of a Kubernetes Status answer, else the start of the body."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("message"):
+        return doc["message"]
+    return text.strip()[:300]
+
+
+def retry_delay(attempt, retry_after=None, rand=random.random):
+    """Seconds before retry `attempt` (0-based): Retry-After when the server gave one (capped), else jittered
+    exponential backoff (0.25 s, 0.5 s, 1 s, 2 s, each between half and all of it)."""
+    if retry_after:
+        try:
+            return min(max(float(retry_after), 0.0), RETRY_AFTER_CAP)
+        except ValueError:
+            pass
+    base = min(0.25 * (2 ** attempt), 4.0)
+    return base * (0.5 + rand() / 2)
+
+
+def require_k8s(module):
+    if not HAS_K8S:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMPORT_ERROR)
 
 
 class K8sClient(object):
-    def __init__(self, host, api_key=None, validate_certs=True, ca_cert=None, timeout=10.0):
-        self.host = host.rstrip("/")
-        self.api_key = api_key
+    """API calls over an official ApiClient; every answer is a dict (or text for logs)."""
+
+    def __init__(self, api_client, where="", timeout=10.0, sleep=time.sleep):
+        self.api = api_client
+        self.where = where
         self.timeout = timeout
-        self.validate_certs = validate_certs
-        self.ca_cert = ca_cert
+        self.sleep = sleep
+        self.retries_done = 0
 
     @classmethod
     def from_module(cls, module):
-        """(client, namespace) from host/api_key or a kubeconfig (option, else $KUBECONFIG, else ~/.kube/config)."""
-        p = module.params
-        settings = dict(host=p["host"], api_key=p["api_key"], ca_cert=p["ca_cert"], validate_certs=p["validate_certs"],
-                        namespace=None)
-        if not p["host"]:
-            path = p["kubeconfig"] or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            try:
-                settings = _from_kubeconfig(path, p["context"])
-            except (IOError, OSError, KeyError, StopIteration, K8sError) as exc:
-                module.fail_json(msg="no Kubernetes API to talk to: set host, or a usable kubeconfig (%s): %s" % (path, exc))
-        namespace = p["namespace"] if p["namespace"] != "default" or not settings.get("namespace") else settings["namespace"]
-        client = cls(settings["host"], settings["api_key"] or p["api_key"], settings["validate_certs"],
-                     settings["ca_cert"], p["request_timeout"])
-        return client, namespace
+        """(client, namespace); fails the module with a clear message when no API can be configured."""
+        require_k8s(module)
+        try:
+            conn = connect(module.params)
+        except K8sError as exc:
+            module.fail_json(msg=str(exc))
+        return cls(conn.api_client, conn.where, module.params["request_timeout"]), conn.namespace
 
-    def call(self, method, path, body=None, query=None, content_type="application/json", max_body=64 * 1024 * 1024):
-        """The decoded JSON (or text) answer; K8sError for no answer, a non-2xx status or a body over max_body."""
-        url = self.host + path + ("?" + urlencode(query) if query else "")
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Accept": "application/json"}
-        if data is not None:
+    def call(self, method, path, body=None, query=None, content_type="application/json", raw=False, stream=False,
+             timeout=None):
+        """The decoded JSON answer (text when `raw`, the open response when `stream`)."""
+        headers = {"Accept": "application/json, */*"}
+        if body is not None:
             headers["Content-Type"] = content_type
-        if self.api_key:
-            headers["Authorization"] = "Bearer " + self.api_key
-        # kubectl does not follow redirects with a bearer token either: a 3xx is an error here
-        resp = request(url, method=method, headers=headers, body=data, timeout=self.timeout, validate_certs=self.validate_certs,
-                       ca_path=self.ca_cert, follow_redirects=False, max_body=max_body)
-        if resp.status == 0:
-            raise K8sError("Kubernetes API at %s did not answer: %s" % (safe_url(self.host), resp.detail))
-        if not resp.ok:
-            doc = resp.json()
-            message = doc.get("message") if isinstance(doc, dict) else None
-            raise K8sError("%s %s: %s %s" % (method, path, resp.status, message or resp.body[:300]), resp.status)
-        if resp.truncated:
-            raise K8sError("%s %s: the answer is larger than %d bytes" % (method, path, max_body))
-        return json.loads(resp.body) if resp.body[:1] in ("{", "[") else resp.body
-
-    # -- paths ----------------------------------------------------------------------------------
-    @staticmethod
-    def _apps(namespace, kind, name=None, sub=None):
-        path = "/apis/apps/v1/namespaces/%s/%s" % (quote(namespace, safe=""), kind)
-        return path + ("/" + quote(name, safe="") if name else "") + ("/" + sub if sub else "")
-
-    @staticmethod
-    def _core(namespace, kind, name=None, sub=None):
-        path = "/api/v1/namespaces/%s/%s" % (quote(namespace, safe=""), kind)
-        return path + ("/" + quote(name, safe="") if name else "") + ("/" + sub if sub else "")
+        params = [(k, v) for k, v in sorted((query or {}).items()) if v is not None]
+        for attempt in range(RETRIES + 1):
+            try:
+                verb, url, hdrs, data, post = self.api.param_serialize(method, path, query_params=params or None,
+                                                                       header_params=headers, body=body,
+                                                                       auth_settings=["BearerToken"])
+                resp = self.api.call_api(verb, url, header_params=hdrs, body=data, post_params=post or None,
+                                         _request_timeout=timeout or self.timeout)
+            except CALL_ERRORS as exc:  # pylint: disable=catching-non-exception
+                raise K8sError("%s: the Kubernetes API at %s did not answer: %s"
+                               % (describe_request(method, path, query), self.where, _short(exc)), 0)
+            if 200 <= resp.status < 300:
+                if stream:
+                    return resp.response
+                return _decode(resp.read(), raw)
+            text = resp.read()
+            if resp.status in RETRY_STATUSES and attempt < RETRIES:
+                self.retries_done += 1
+                self.sleep(retry_delay(attempt, resp.headers.get("Retry-After")))
+                continue
+            raise K8sError(error_message(method, path, query, resp.status, text, self.where), resp.status)
+        raise K8sError("unreachable")  # pragma: no cover
 
     # -- reads ----------------------------------------------------------------------------------
-    def deployment(self, namespace, name):
-        return self.call("GET", self._apps(namespace, "deployments", name))
+    def get(self, resource, namespace, name, sub=None):
+        return self.call("GET", api_path(resource, namespace, name, sub))
 
-    def replicasets(self, namespace, deployment):
-        """The deployment's ReplicaSets (owner reference), oldest revision first."""
-        selector = selector_of(deployment)
-        items = self.call("GET", self._apps(namespace, "replicasets"), query={"labelSelector": selector})["items"]
-        uid = deployment["metadata"]["uid"]
-        owned = [rs for rs in items if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences", []))]
-        return sorted(owned, key=revision_of)
+    def list(self, resource, namespace=None, label_selector=None, field_selector=None, limit=None):
+        """The List document (items + metadata.resourceVersion)."""
+        return self.call("GET", api_path(resource, namespace), query={"labelSelector": label_selector or None,
+                                                                      "fieldSelector": field_selector, "limit": limit})
 
-    def pods(self, namespace, selector):
-        return self.call("GET", self._core(namespace, "pods"), query={"labelSelector": selector})["items"]
+    def items(self, resource, namespace=None, **kw):
+        return self.list(resource, namespace, **kw).get("items") or []
 
-    def pod_log(self, namespace, name, tail_lines=50):
-        return self.call("GET", self._core(namespace, "pods", name, "log"), query={"tailLines": tail_lines})
+    def pod_log(self, namespace, name, container=None, previous=False, tail_lines=50):
+        return self.call("GET", api_path("pods", namespace, name, "log"), raw=True,
+                         query={"container": container, "previous": "true" if previous else None, "tailLines": tail_lines})
+
+    def watch(self, resource, namespace, resource_version, timeout_s, label_selector=None, field_selector=None):
+        """Yield watch events (dicts) from `resource_version` until the server ends the watch."""
+        query = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
+                 "timeoutSeconds": max(1, int(timeout_s)), "labelSelector": label_selector or None,
+                 "fieldSelector": field_selector}
+        resp = self.call("GET", api_path(resource, namespace), query=query, stream=True,
+                         timeout=(self.timeout, timeout_s + self.timeout))
+        try:
+            pending = b""
+            for chunk in resp.stream(4096, decode_content=True):
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line.decode("utf-8"))
+            if pending.strip():
+                yield json.loads(pending.decode("utf-8"))
+        except HTTP_ERRORS as exc:
+            raise K8sError("watch of %s on %s broke: %s" % (resource, self.where, _short(exc)), 0)
+        finally:
+            resp.release_conn()
 
     # -- writes ---------------------------------------------------------------------------------
-    def patch_deployment(self, namespace, name, patch):
-        return self.call("PATCH", self._apps(namespace, "deployments", name), patch,
-                         content_type="application/strategic-merge-patch+json")
+    def patch(self, resource, namespace, name, body, content_type=STRATEGIC, sub=None, dry_run=False):
+        return self.call("PATCH", api_path(resource, namespace, name, sub), body, content_type=content_type,
+                         query={"dryRun": "All" if dry_run else None})
 
-    def scale(self, namespace, name, replicas):
-        return self.call("PATCH", self._apps(namespace, "deployments", name, "scale"), {"spec": {"replicas": replicas}},
-                         content_type="application/merge-patch+json")
-
-    def delete_pod(self, namespace, name):
-        return self.call("DELETE", self._core(namespace, "pods", name))
-
-    # -- rollout --------------------------------------------------------------------------------
-    def wait_rollout(self, namespace, name, timeout_s, poll_s=0.1):
-        """Wait like `kubectl rollout status`; returns (done, deployment, reason)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            dep = self.deployment(namespace, name)
-            done, reason = rollout_state(dep)
-            if done or reason.startswith("progress deadline") or time.monotonic() >= deadline:
-                return done, dep, reason
-            time.sleep(poll_s)
+    def delete_pod(self, namespace, name, grace_period=None):
+        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        return self.call("DELETE", api_path("pods", namespace, name), body,
+                         query={"gracePeriodSeconds": grace_period})
 
 
-def selector_of(deployment):
-    labels = deployment["spec"]["selector"].get("matchLabels", {})
-    return ",".join("%s=%s" % kv for kv in sorted(labels.items()))
+def _decode(data, raw):
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
+    if raw:
+        return text
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _short(exc):
+    text = str(exc) or type(exc).__name__
+    reason = re.search(r"(\[Errno -?\d+\][^'\"]*)", text) or re.search(r"(\[SSL[^\]]*\][^'\")]*)", text)
+    return (reason.group(1).strip() if reason else text)[:300]
+
+
+def error_message(method, path, query, status, body, where):
+    msg = "%s failed on %s: %s %s" % (describe_request(method, path, query), where, status, status_message(body))
+    if status == 401:
+        msg += " (the credentials were refused)"
+    elif status == 403:
+        msg += " (RBAC: the identity may not do this)"
+    return msg
+
+
+def selector_string(selector):
+    """A LabelSelector (matchLabels + matchExpressions) as the labelSelector query kubectl sends."""
+    parts = ["%s=%s" % kv for kv in sorted((selector or {}).get("matchLabels", {}).items())]
+    for expr in (selector or {}).get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In":
+            parts.append("%s in (%s)" % (key, ",".join(values)))
+        elif op == "NotIn":
+            parts.append("%s notin (%s)" % (key, ",".join(values)))
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append("!" + key)
+        else:
+            raise K8sError("unknown label selector operator %r" % op)
+    return ",".join(parts)
+
+
+def selector_matches(selector, labels):
+    """Whether `labels` satisfy the LabelSelector (client side, for the owner filter)."""
+    labels = labels or {}
+    for key, value in (selector or {}).get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in (selector or {}).get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values or key not in labels,
+              "Exists": key in labels, "DoesNotExist": key not in labels}.get(op)
+        if not ok:
+            return False
+    return True
 
 
 def revision_of(obj):
-    return int(obj["metadata"].get("annotations", {}).get(REVISION, "0"))
-
-
-def rollout_state(dep):
-    """(complete, reason) with the rules of `kubectl rollout status`."""
-    spec, status = dep["spec"], dep.get("status", {})
-    if status.get("observedGeneration", 0) < dep["metadata"].get("generation", 0):
-        return False, "waiting for the deployment spec update to be observed"
-    for cond in status.get("conditions", []):
-        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            return False, "progress deadline exceeded: %s" % cond.get("message", "")
-    want = spec.get("replicas", 1)
-    updated, total, ready = status.get("updatedReplicas", 0), status.get("replicas", 0), status.get("availableReplicas", 0)
-    if updated < want:
-        return False, "%d of %d new replicas updated" % (updated, want)
-    if total > updated:
-        return False, "%d old replicas pending termination" % (total - updated)
-    if ready < updated:
-        return False, "%d of %d updated replicas available" % (ready, updated)
-    return True, "successfully rolled out"
-
-
-def pod_summary(pod):
-    """The facts an SRE reads from `kubectl get pod` / `describe`: phase, ready, restarts, why it is down."""
-    statuses = pod.get("status", {}).get("containerStatuses") or []
-    cs = statuses[0] if statuses else {}
-    waiting = cs.get("state", {}).get("waiting", {})
-    last = cs.get("lastState", {}).get("terminated", {})
-    return dict(name=pod["metadata"]["name"], phase=pod.get("status", {}).get("phase"), ready=bool(cs.get("ready")),
-                restarts=cs.get("restartCount", 0), image=cs.get("image") or pod["spec"]["containers"][0]["image"],
-                reason=waiting.get("reason"), last_exit_code=last.get("exitCode"), last_reason=last.get("reason"),
-                oom_killed=last.get("reason") == "OOMKilled", started_at=pod.get("status", {}).get("startTime"))
-
-
-def deployment_summary(dep):
-    status = dep.get("status", {})
-    done, reason = rollout_state(dep)
-    containers = dep["spec"]["template"]["spec"]["containers"]
-    return dict(name=dep["metadata"]["name"], namespace=dep["metadata"]["namespace"], replicas=dep["spec"].get("replicas", 1),
-                ready=status.get("readyReplicas", 0), available=status.get("availableReplicas", 0),
-                updated=status.get("updatedReplicas", 0), revision=revision_of(dep), generation=dep["metadata"].get("generation"),
-                images=[c["image"] for c in containers], rollout_complete=done, rollout_reason=reason)
+    try:
+        return int(((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0"))
+    except ValueError:
+        return 0

@@ -8,18 +8,14 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: k8s_rollout_restart
-short_description: Restart a Kubernetes Deployment's pods with a rolling restart, and wait for it
+short_description: Restart a Kubernetes Deployment's or StatefulSet's pods with a rolling restart, and wait for it
 version_added: 0.1.0
 description:
-  - The C(kubectl rollout restart deployment/NAME) of the runbooks, then C(kubectl rollout status), in one task.
+  - The C(kubectl rollout restart deployment/NAME) (or C(statefulset/NAME)) of the runbooks, then C(kubectl rollout status), in one task.
   - Stamps the pod template with C(kubectl.kubernetes.io/restartedAt), so the Deployment controller replaces
     every pod with a rolling update, and waits until the rollout is complete.
+  - Refuses a paused Deployment, where the restart would report success and roll nothing out.
   - Guarded like the Docker actions, a per-workload lock and a rate limit.
-options:
-  name:
-    description: The Deployment.
-    type: str
-    required: true
 extends_documentation_fragment:
   - incident.response.attributes
   - incident.response.k8s
@@ -60,28 +56,31 @@ duration_s:
 """
 
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    RESTARTED_AT, deployment_summary)
-from ansible_collections.incident.response.plugins.module_utils.k8s_actions import action_argspec, finish_rollout, run_action
+from ansible_collections.incident.response.plugins.module_utils.k8s_api import RESTARTED_AT
+from ansible_collections.incident.response.plugins.module_utils.k8s_actions import (
+    action_argspec, finish_rollout, get_workload, refuse_paused, run_action)
+from ansible_collections.incident.response.plugins.module_utils.k8s_inspect import workload_summary
 
 
 def main():
     spec = action_argspec()
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    name = module.params["name"]
+    name, kind = module.params["name"], module.params["kind"]
 
     def restart(client, namespace, consume):
-        before = deployment_summary(client.deployment(namespace, name))
+        obj = get_workload(client, namespace, kind, name)
+        refuse_paused(kind, obj, "restart")
+        before = workload_summary(kind, obj)
         if module.check_mode:
             return dict(changed=True, before=before, msg="would restart every pod of %s/%s" % (namespace, name)), False
         consume()
         started = time.monotonic()
-        stamp = datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        client.patch_deployment(namespace, name, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
-        fields, failed = finish_rollout(module, client, namespace, name, started)
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        client.patch(kind + "s", namespace, name, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+        fields, failed = finish_rollout(module, client, namespace, name, started, kind)
         return dict(changed=True, before=before, **fields), failed
 
     run_action(module, name, restart, "rollout restart of %s did not complete" % name)

@@ -8,24 +8,47 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: k8s_workload_info
-short_description: State of Kubernetes Deployments, their pods and rollout history
+short_description: State of Kubernetes Deployments, StatefulSets and pods, with logs, events and the last good revision
 version_added: 0.1.0
 description:
-  - Replaces C(kubectl get deploy,pods), C(kubectl describe pod) and C(kubectl rollout history) during triage.
-  - Per Deployment, reports replicas, ready and updated counts, rollout progress, the revision history
-    with images, and per pod the phase, readiness, restarts, why it is down (C(CrashLoopBackOff),
-    last exit code, C(OOMKilled)) and optionally its last log lines with error lines counted.
-  - Returns RV(findings) like the other diagnostics, and never changes anything.
+  - Replaces C(kubectl get deploy,sts,pods), C(kubectl describe pod), C(kubectl logs [--previous]),
+    C(kubectl get events), C(kubectl top pod) and C(kubectl rollout history) during triage.
+  - Per workload, reports replicas, ready and updated counts, rollout progress, the revision history with
+    images, the HPA targeting it, and per pod the Pod C(Ready) condition, its node and whether that node is
+    Ready, restarts, and every container (init containers too) with why it is down.
+  - Waiting reasons become RV(findings) (C(CrashLoopBackOff), C(ImagePullBackOff), C(ErrImagePull),
+    C(CreateContainerConfigError), C(Unschedulable), C(OOMKilled), node C(NotReady), paused rollouts).
+    A log the API will not serve (a container that never started) is a finding too, never a failure.
+  - C(last_good_revision) is the revision to roll back to. It is the current one when its rollout is
+    complete, else the newest older revision whose ReplicaSet still serves all its replicas.
+  - Never changes anything.
 options:
   names:
-    description: Deployments to inspect. Empty means every Deployment of the namespace.
+    description: Workloads to inspect. Empty means every Deployment and StatefulSet of the namespace (bare pods with O(kind=pod)).
     type: list
     elements: str
     default: []
+  kind:
+    description: Kind of the named workloads; V(auto) tries Deployment, then StatefulSet, then Pod.
+    type: str
+    choices: [auto, deployment, statefulset, pod]
+    default: auto
   log_lines:
-    description: Last log lines to read per pod that is not ready (0 disables logs).
+    description: Last log lines to read per container of an unready pod (0 disables logs).
     type: int
     default: 20
+  previous_logs:
+    description: Also read the logs of the previous run of restarted containers (C(kubectl logs --previous)).
+    type: bool
+    default: true
+  events:
+    description: Read the events of the workload, its ReplicaSets and pods.
+    type: bool
+    default: true
+  metrics:
+    description: Read pod CPU and memory use from the metrics API (C(metrics.k8s.io)) when the cluster serves it.
+    type: bool
+    default: true
   unreachable_ok:
     description: When the API server does not answer, return RV(reachable=false) and a finding instead of failing.
     type: bool
@@ -40,13 +63,13 @@ author:
 EXAMPLES = r"""
 - name: What is wrong with the API pods
   incident.response.k8s_workload_info:
-    host: https://k8s.example.com:6443
-    api_key: "{{ k8s_token }}"
+    kubeconfig: ~/.kube/config
+    context: prod-cluster
     namespace: production
     names: [shop-api]
   register: k8s_api
 
-- name: Every deployment of the namespace in the kubeconfig's current context
+- name: Every Deployment and StatefulSet of the namespace in the kubeconfig's current context
   incident.response.k8s_workload_info:
     namespace: production
 """
@@ -56,20 +79,34 @@ reachable:
   description: Whether the API server answered.
   returned: always
   type: bool
+namespace:
+  description: The namespace read.
+  returned: always
+  type: str
 workloads:
-  description: Per Deployment name, its state.
+  description:
+    - Per workload name, C(kind), C(state) (healthy, degraded, down, missing, paused, scaled_to_zero), the
+      C(deployment), C(statefulset) or C(pod) summary, C(pods), C(history), C(events), C(hpa), C(metrics),
+      C(nodes), C(last_good_revision) and C(last_good_basis) (why that revision).
   returned: always
   type: dict
   sample:
     shop-api:
+      kind: deployment
       state: degraded
-      deployment: {replicas: 2, ready: 1, updated: 2, revision: 4, images: ["shop/api:1.4.2"],
+      deployment: {replicas: 2, ready: 1, available: 1, updated: 1, revision: 4, images: ["shop/api:1.4.2"], paused: false,
                    rollout_complete: false, rollout_reason: "1 of 2 updated replicas available"}
-      pods: [{name: shop-api-5d9c7-x2x1z, phase: Running, ready: false, restarts: 7,
-              reason: CrashLoopBackOff, last_exit_code: 137, last_reason: OOMKilled, oom_killed: true}]
-      history: [{revision: 3, images: ["shop/api:1.4.1"]}, {revision: 4, images: ["shop/api:1.4.2"]}]
+      pods: [{name: shop-api-5d9c7-x2x1z, phase: Running, ready: false, node: node-1, node_ready: true, restarts: 7,
+              reason: CrashLoopBackOff, last_exit_code: 137, last_reason: OOMKilled, oom_killed: true,
+              containers: [{name: api, init: false, ready: false, restarts: 7, state: waiting, reason: CrashLoopBackOff,
+                            last_reason: OOMKilled, last_exit_code: 137, oom_killed: true, image: "shop/api:1.4.2",
+                            memory_limit: 256Mi}],
+              logs: {api: ["..."]}, previous_logs: {api: ["..."]}, log_errors: 1}]
+      history: [{revision: 3, images: ["shop/api:1.4.1"], current: false}, {revision: 4, images: ["shop/api:1.4.2"], current: true}]
+      hpa: {name: shop-api, min: 2, max: 6, current: 2, desired: 2}
+      last_good_revision: 3
 findings:
-  description: What is wrong, as C({severity, check, message}) items (critical, warning, info).
+  description: What is wrong, as C({severity, check, message, workload, pod, container}) items (critical, warning, info).
   returned: always
   type: list
   elements: dict
@@ -79,94 +116,55 @@ error:
   type: str
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.incident.response.plugins.module_utils.k8s_api import (
-    K8S_ARGSPEC, K8sClient, K8sError, deployment_summary, pod_summary, revision_of, selector_of)
-
-ERROR_LINE = re.compile(r"\b(ERROR|FATAL|CRITICAL|panic|Traceback)\b")
+from ansible_collections.incident.response.plugins.module_utils.k8s_api import K8S_ARGSPEC, K8sClient, K8sError
+from ansible_collections.incident.response.plugins.module_utils.k8s_collect import NamespaceReader
 
 
-def workload_state(dep, pods):
-    summary = deployment_summary(dep)
-    if summary["replicas"] == 0:
-        return "scaled_to_zero"
-    if summary["available"] == 0:
-        return "down"
-    if summary["available"] < summary["replicas"] or not summary["rollout_complete"]:
-        return "degraded"
-    return "healthy"
-
-
-def findings_for(name, state, summary, pods):
-    found = []
-    if state == "down":
-        found.append(dict(severity="critical", check="k8s_available",
-                          message="%s: no replica available (0 of %d)" % (name, summary["replicas"])))
-    elif state == "degraded":
-        found.append(dict(severity="warning", check="k8s_available",
-                          message="%s: %d of %d replicas available; rollout: %s"
-                          % (name, summary["available"], summary["replicas"], summary["rollout_reason"])))
-    for pod in pods:
-        if pod["oom_killed"]:
-            found.append(dict(severity="critical", check="k8s_oom", message="%s: pod %s was OOMKilled" % (name, pod["name"])))
-        if pod["reason"] == "CrashLoopBackOff":
-            found.append(dict(severity="critical", check="k8s_crashloop",
-                              message="%s: pod %s in CrashLoopBackOff (%d restarts, last exit %s)"
-                              % (name, pod["name"], pod["restarts"], pod["last_exit_code"])))
-    if "deadline" in summary["rollout_reason"]:
-        found.append(dict(severity="critical", check="k8s_rollout", message="%s: %s" % (name, summary["rollout_reason"])))
-    return found
-
-
-def inspect(client, namespace, dep, log_lines):
-    name = dep["metadata"]["name"]
-    pods = [pod_summary(p) for p in client.pods(namespace, selector_of(dep))]
-    if log_lines:
-        for pod in pods:
-            if not pod["ready"]:
-                text = client.pod_log(namespace, pod["name"], log_lines)
-                lines = text.splitlines() if isinstance(text, str) else []
-                pod["log_errors"] = sum(1 for line in lines if ERROR_LINE.search(line))
-                pod["log_sample"] = [line for line in lines if ERROR_LINE.search(line)][-5:]
-    history = [dict(revision=revision_of(rs), images=[c["image"] for c in rs["spec"]["template"]["spec"]["containers"]],
-                    replicas=rs["spec"].get("replicas", 0))
-               for rs in client.replicasets(namespace, dep)]
-    summary = deployment_summary(dep)
-    state = workload_state(dep, pods)
-    return dict(state=state, deployment=summary, pods=pods, history=history), findings_for(name, state, summary, pods)
+def collect(reader, params):
+    """(workloads, findings)."""
+    workloads, findings, targets = {}, [], []
+    ns = reader.namespace
+    if params["names"]:
+        for name in params["names"]:
+            kind, obj = reader.find(name, params["kind"])
+            if obj is None:
+                what = "namespace %s does not exist" % ns if not reader.namespace_exists() else \
+                    "%s %s not found in namespace %s" % ("workload" if params["kind"] == "auto" else params["kind"], name, ns)
+                workloads[name] = dict(state="missing", kind=None)
+                findings.append(dict(severity="critical", check="k8s_exists", workload=name,
+                                     message="%s (%s)" % (what, reader.client.where)))
+            else:
+                targets.append((kind, obj))
+    elif params["kind"] == "pod":
+        targets = [("pod", p) for p in reader.client.items("pods", ns) if not p["metadata"].get("ownerReferences")]
+    else:
+        kinds = ["deployment", "statefulset"] if params["kind"] == "auto" else [params["kind"]]
+        targets = [(k, o) for k in kinds for o in reader.client.items(k + "s", ns)]
+    for kind, obj in targets:
+        workloads[obj["metadata"]["name"]], found = reader.inspect(kind, obj)
+        findings.extend(dict(f, workload=obj["metadata"]["name"]) for f in found)
+    return workloads, findings
 
 
 def main():
     spec = dict(K8S_ARGSPEC, names=dict(type="list", elements="str", default=[]),
-                log_lines=dict(type="int", default=20), unreachable_ok=dict(type="bool", default=False))
+                kind=dict(type="str", default="auto", choices=["auto", "deployment", "statefulset", "pod"]),
+                log_lines=dict(type="int", default=20), previous_logs=dict(type="bool", default=True),
+                events=dict(type="bool", default=True), metrics=dict(type="bool", default=True),
+                unreachable_ok=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     client, namespace = K8sClient.from_module(module)
-    workloads, findings = {}, []
+    p = module.params
+    reader = NamespaceReader(client, namespace, p["log_lines"], p["previous_logs"], p["events"], p["metrics"])
     try:
-        if module.params["names"]:
-            deps = []
-            for name in module.params["names"]:
-                try:
-                    deps.append(client.deployment(namespace, name))
-                except K8sError as exc:
-                    if exc.status != 404:
-                        raise
-                    workloads[name] = dict(state="missing")
-                    findings.append(dict(severity="critical", check="k8s_exists",
-                                         message="deployment %s/%s does not exist" % (namespace, name)))
-        else:
-            deps = client.call("GET", client._apps(namespace, "deployments"))["items"]
-        for dep in deps:
-            workloads[dep["metadata"]["name"]], found = inspect(client, namespace, dep, module.params["log_lines"])
-            findings.extend(found)
+        workloads, findings = collect(reader, p)
     except K8sError as exc:
-        if not module.params["unreachable_ok"] or exc.status:
-            module.fail_json(msg=str(exc))
-        module.exit_json(changed=False, reachable=False, error=str(exc), workloads={},
+        if not p["unreachable_ok"] or exc.status:
+            module.fail_json(msg=str(exc), namespace=namespace, status=exc.status)
+        module.exit_json(changed=False, reachable=False, error=str(exc), workloads={}, namespace=namespace,
                          findings=[dict(severity="critical", check="k8s_api", message=str(exc))])
-    module.exit_json(changed=False, reachable=True, workloads=workloads, findings=findings)
+    module.exit_json(changed=False, reachable=True, namespace=namespace, workloads=workloads, findings=findings)
 
 
 if __name__ == "__main__":

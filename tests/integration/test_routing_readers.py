@@ -48,6 +48,10 @@ def lab_cases():
               {"alertname": "ServiceDown", "job": "nginx", "severity": "P0"},
               {"alertname": "TaskSchedulerAPIDown"}, {"alertname": "DiskSpaceCritical", "service": "api"},
               {"alertname": "SomethingNew", "service": "x"}]
+    # the same alert names about Kubernetes workloads (a namespace label) take the Kubernetes paths
+    cases += [{"alertname": name, "service": "checkout", "namespace": "shop", "severity": "critical"}
+              for name in ("ServiceDown", "KubePodCrashLooping", "HighErrorRate", "HighResponseTime",
+                           "WorkflowExecutionFailureRate", "KubePodOOMKilled")]
     return [dict(c, case="c%02d" % i) for i, c in enumerate(cases)]
 
 
@@ -71,7 +75,7 @@ def test_respond_yml_picks_the_receivers_scenario_for_every_lab_alert(router, tm
         (tmp_path / "table.yml").write_text(yaml.safe_dump({"incident_routes": yaml.safe_load(fh)}))
     cases = lab_cases()
     task_vars = dict(respond_vars, alert_name="{{ item.alertname }}", severity="{{ item.severity | default('') }}",
-                     service="{{ item.service | default('') }}", description="")
+                     service="{{ item.service | default('') }}", description="", incident_alert="{{ {'labels': item} }}")
     (tmp_path / "probe.yml").write_text(yaml.safe_dump([{
         "name": "Evaluate respond.yml's routing", "hosts": "localhost", "gather_facts": False,
         "tasks": [{"name": "Route", "ansible.builtin.debug": {"msg": "ROUTE {{ item.case }} {{ respond_scenario }}"},

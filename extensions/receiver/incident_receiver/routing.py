@@ -6,10 +6,12 @@ generated from it); the receiver's routes.yml `extends` it and may add receiver-
     severity_label: severity          # label holding P0-P3 / SEV1-SEV4 / critical|warning|info
     severity_aliases: {critical: P0}  # word -> P0-P3 (the table's; `severity_map` adds to it)
     service_labels: [service, job]    # first one present names the service (per-service lock)
+    runtime_labels: [namespace]       # any of them present: the alert is about a Kubernetes workload
     cooldown_s: 300                   # a finished run absorbs the same alert for this long
     routes:
       - name: api-down
         match: {alertname: [ServiceDown, TaskSchedulerAPIDown], service: api}   # exact, list = any
+                                       # (also `runtime: kubernetes` or `runtime: ""`, from runtime_labels)
         match_re: {instance: '127\\.0\\.0\\.1:.*'}                               # full-match regex
         priority: [P0, P1]                                                      # normalised severity
         playbook: api-down.yml         # a file directly under playbooks_dir; null = record only
@@ -132,6 +134,7 @@ class Router:
         self.playbooks_dir = playbooks_dir
         self.severity_label = doc.get("severity_label", "severity")
         self.service_labels = _strings(doc.get("service_labels", ["service", "job"]), "service_labels")
+        self.runtime_labels = _strings(doc.get("runtime_labels", ["namespace"]), "runtime_labels")
         self.cooldown_s = doc.get("cooldown_s", default_cooldown_s)
         table = doc.get("severity_aliases")
         aliases = {} if table else dict(SEVERITY_ALIASES)
@@ -165,9 +168,11 @@ class Router:
         return out
 
     def enrich(self, alert):
-        """Add service, priority (P0-P3) and sev (SEV1-SEV4) to a validated alert."""
+        """Add service, runtime (kubernetes when a runtime label is present, else ""), priority (P0-P3) and
+        sev (SEV1-SEV4) to a validated alert."""
         labels = alert["labels"]
         alert["service"] = next((labels[k] for k in self.service_labels if labels.get(k)), "unknown")
+        alert["runtime"] = "kubernetes" if any(labels.get(k) for k in self.runtime_labels) else ""
         raw = labels.get(self.severity_label, "")
         alert["severity"] = raw
         alert["priority"] = self.aliases.get(raw.strip().lower(), self.default_priority)
@@ -205,7 +210,7 @@ def load(path, repo):
 
 
 def _field(alert, key):
-    if key in ("service", "priority", "sev") and key not in alert["labels"]:
+    if key in ("service", "runtime", "priority", "sev") and key not in alert["labels"]:
         return alert.get(key)
     return alert["labels"].get(key)
 

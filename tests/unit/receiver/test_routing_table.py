@@ -53,9 +53,9 @@ def test_one_severity_table_for_the_receiver_declare_and_notify(table, router):
 
 
 def test_the_table_uses_only_what_every_reader_understands(table):
-    """respond.yml matches alertname and service (and priority); the rulebook generator no regexes."""
+    """respond.yml matches alertname, service and runtime (and priority); the rulebook generator no regexes."""
     for route in table["routes"]:
-        assert set(route["match"]) <= {"alertname", "service"}, route["name"]
+        assert set(route["match"]) <= {"alertname", "service", "runtime"}, route["name"]
         assert "match_re" not in route and route.get("playbook"), route["name"]
         assert os.path.isfile(os.path.join(REPO, "playbooks", route["playbook"])), route["playbook"]
     for entry in table["keywords"]:
@@ -141,3 +141,17 @@ def matchers(items):
         name, op, value = re.match(r'^(\w+)(=~|=)"([^"]*)"$', item).groups()
         out[name] = set(value.split("|")) if op == "=~" else {value}
     return out
+
+
+def test_alerts_about_kubernetes_workloads_take_the_kubernetes_paths(router):
+    """A namespace label (runtime_labels) makes the same alert name a Kubernetes incident; without it the
+    compose scenario answers."""
+    def route_of(**labels):
+        alert = {"labels": dict(labels), "fingerprint": "f", "annotations": {}}
+        return router.route(router.enrich(alert)).playbook
+    assert route_of(alertname="HighErrorRate", service="checkout", namespace="shop") == "k8s-high-error-rate.yml"
+    assert route_of(alertname="HighErrorRate", service="checkout") == "high-error-rate.yml"
+    assert route_of(alertname="ServiceDown", service="api", namespace="shop") == "k8s-service-down.yml"
+    assert route_of(alertname="KubePodOOMKilled", namespace="shop", pod="x") == "k8s-oom-killed.yml"
+    assert route_of(alertname="HighResponseTime", service="checkout", namespace="shop") == "k8s-high-response-time.yml"
+    assert route_of(alertname="WorkflowExecutionFailureRate", service="runner", namespace="shop") == "k8s-workflow-failures.yml"

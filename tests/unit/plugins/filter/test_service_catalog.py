@@ -55,7 +55,11 @@ def test_empty_catalog_is_empty_not_an_error():
     (dict(name="a", project="x", checks=dict(c=dict(sql="SELECT 1"))), "kind postgres"),
     (dict(name="a", project="x", kind="postgres", connection=dict(host="h"), checks=dict(c=dict(max=1))), "'sql' is required"),
     (dict(name="a", project="x", depends_on="b"), "'depends_on' must be a list"),
-    (dict(name="a", runtime="kubernetes"), "k8s.deployment"),
+    (dict(name="a", runtime="kubernetes"), "exactly one of 'deployment'"),
+    (dict(name="a", runtime="kubernetes", k8s=dict(deployment="d", pod="p")), "exactly one of 'deployment'"),
+    (dict(name="a", runtime="kubernetes", k8s=dict(deployment="d", cluster="eu")), "'k8s.cluster': 'eu' is not in"),
+    (dict(name="a", runtime="kubernetes", k8s=dict(deployment="d", replicas=3)), "k8s"),
+    (dict(name="a", project="x", k8s=dict(deployment="d")), "runtime kubernetes"),
 ])
 def test_bad_entry_names_its_field(entry, field):
     with pytest.raises(AnsibleFilterError) as err:
@@ -111,3 +115,30 @@ def test_catalog_scope_keeps_one_incidents_part_of_the_system():
     alone = catalog_scope(["other"], c)
     assert [(g["project"], g["services"]) for g in alone["groups"]] == [("elsewhere", ["other"])]
     assert catalog_scope([], c)["groups"] == [] and catalog_scope(["x"], {})["triage"] == []
+
+
+def test_kubernetes_services_name_their_cluster_workload_and_guard_rails():
+    clusters = {"prod-eu": {"kubeconfig": "/etc/kube/eu:/etc/kube/shared", "context": "eu-admin"}}
+    c = service_catalog([dict(name="checkout", runtime="kubernetes", health_url="http://127.0.0.1:1/h",
+                              k8s=dict(cluster="prod-eu", namespace="shop", deployment="checkout-api", max_replicas=6)),
+                         dict(name="ledger", runtime="kubernetes", k8s=dict(cluster="prod-eu", namespace="shop", statefulset="ledger")),
+                         dict(name="cron", runtime="kubernetes", k8s=dict(pod="nightly"))], None, None, clusters)
+    k = c["services"]["checkout"]["k8s"]
+    assert (k["kind"], k["name"], k["namespace"], k["max_replicas"], k["max_memory_limit"]) == ("deployment", "checkout-api", "shop", 6, "4Gi")
+    assert k["conn"] == clusters["prod-eu"] and c["services"]["cron"]["k8s"]["conn"] == {}
+    assert [(g["id"], g["workloads"]) for g in c["k8s_groups"]] == [("prod-eu/shop", ["checkout-api", "ledger"]), ("default/-", ["nightly"])]
+    triage = dict((d["name"], d) for d in c["triage"])
+    assert triage["checkout"]["kind"] == "k8s" and triage["checkout"]["workload"] == "checkout-api"
+    assert triage["checkout"]["group"] == "prod-eu/shop" and triage["checkout"]["url"] == "http://127.0.0.1:1/h"
+    assert c["groups"] == []  # no compose project to inspect
+    with pytest.raises(AnsibleFilterError, match="incident_k8s_clusters.eu: unknown field 'kube_config'"):
+        service_catalog([], None, None, {"eu": {"kube_config": "/x"}})
+
+
+def test_catalog_scope_cuts_kubernetes_groups_to_the_incidents_workloads():
+    c = service_catalog([dict(name="checkout", runtime="kubernetes", k8s=dict(namespace="shop", deployment="checkout-api")),
+                         dict(name="cart", runtime="kubernetes", k8s=dict(namespace="shop", deployment="cart")),
+                         dict(name="db", kind="postgres", project="x", connection=dict(host="h"))])
+    scope = catalog_scope(["checkout", "db"], c)
+    assert [(g["id"], g["workloads"]) for g in scope["k8s_groups"]] == [("default/shop", ["checkout-api"])]
+    assert catalog_scope(["db"], c)["k8s_groups"] == []

@@ -21,6 +21,7 @@ SERVICES = [
     dict(name="jobs", down_severity="P1", down_playbook="no-active-workers"),
     dict(name="db", kind="postgres", service="db", down_severity="P0", down_playbook="database-down"),
     dict(name="cache", kind="redis", service="cache", down_severity="P1", down_playbook="redis-memory"),
+    dict(name="shop", kind="k8s", workload="shop-api", group="prod/shop", down_severity="P1", down_playbook="k8s-service-down"),
 ]
 COMPOSE = ("front", "app", "edge", "jobs", "db", "cache")
 CHECKS = dict(stale_heartbeats=dict(service="jobs", playbook="no-active-workers"))
@@ -66,7 +67,36 @@ def healthy():
         host_facts=dict(changed=False, disks=[dict(mount="/", device="/dev/sda1", percent=30.0, inodes_percent=5.0)],
                         container_disks=[], memory=dict(percent=20.0), load=dict(load1=0.2), findings=[]),
         recent_changes=dict(changed=False, reachable=True, services={}, changes=[], findings=[]),
+        **{"k8s_workload_info@prod/shop": dict(changed=False, reachable=True, findings=[], workloads={
+            "shop-api": dict(kind="deployment", state="healthy")})}
     )
+
+
+def k8s_sick(d, state, *checks):
+    res = d["k8s_workload_info@prod/shop"]
+    res["workloads"]["shop-api"]["state"] = state
+    res["findings"] = [finding("critical", check, "shop-api: %s" % check, workload="shop-api", pod="shop-api-1") for check in checks]
+
+
+def case_k8s_oom(d):
+    k8s_sick(d, "down", "k8s_available", "k8s_crashloop", "k8s_oom")
+
+
+def case_k8s_crashloop(d):
+    k8s_sick(d, "down", "k8s_available", "k8s_crashloop")
+
+
+def case_k8s_bad_image(d):
+    k8s_sick(d, "degraded", "k8s_available", "k8s_image_pull", "k8s_rollout")
+
+
+def case_k8s_stalled(d):
+    k8s_sick(d, "degraded", "k8s_rollout")
+
+
+def case_k8s_unreachable(d):
+    d["k8s_workload_info@prod/shop"] = dict(changed=False, reachable=False, error="API at https://k8s:6443 did not answer",
+                                           workloads={}, findings=[])
 
 
 def stop(d, name, **kw):
@@ -277,6 +307,11 @@ CASES = {
     "disks": (case_disks, None, ("disk-full", "P1"), {"app": "degraded", "host": "degraded"}),
     "inodes": (case_inodes, None, ("disk-full", "P1"), {"host": "degraded", "app": "healthy"}),
     "alert-only": (case_alert_only, None, ("security-breach", "P0"), {"app": "healthy"}),
+    "k8s-oom": (case_k8s_oom, None, ("k8s-oom-killed", "P1"), {"shop": "down"}),
+    "k8s-crashloop": (case_k8s_crashloop, None, ("k8s-service-down", "P1"), {"shop": "down"}),
+    "k8s-bad-image": (case_k8s_bad_image, None, ("k8s-service-down", "P1"), {"shop": "degraded"}),
+    "k8s-stalled": (case_k8s_stalled, None, ("k8s-service-down", "P1"), {"shop": "degraded"}),
+    "k8s-unreachable": (case_k8s_unreachable, None, (None, None), {"shop": "unknown"}),
     "log-errors": (case_log_errors, dict(log_error_min=20), ("high-error-rate", "P1"), {"app": "degraded"}),
 }
 
