@@ -17,3 +17,6 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 "$(dirname "$0")/apt-install.sh" "${need[@]}"
 "$(dirname "$0")/ensure-dockerd.sh"
 "$(dirname "$0")/ensure-podman.sh"   # podman + its API socket for the second reference system (tests/refsys/shop)
+
+# The pinned kubectl the Kubernetes tests run against the API simulation (Debian kubernetes-client, extracted).
+"$(dirname "$0")/install-kubectl.sh" >/dev/null

@@ -227,7 +227,9 @@ class CallbackModule(DefaultCallback):
         if action == "k8s_rollout_restart":
             return "rollout restart %s" % target
         if action == "k8s_rollback":
-            return "roll back %s" % target
+            return "roll back %s%s" % (target, (" to revision %s" % args["to_revision"]) if args.get("to_revision") else "")
+        if action == "k8s_set_resources":
+            return "raise the memory limit of %s" % target
         if action == "k8s_pod_delete":
             return "delete the pods of %s" % target
         if action == "alertmanager_silence":
