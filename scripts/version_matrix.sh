@@ -34,7 +34,7 @@ core_of() {  # the ansible-core version of a bin directory, empty when it does n
 venv_for() {  # bin directory with ansible-core $1 on python $2, made when missing or wrong
   local core=$1 py=$2 bin=$dir/core-$1/bin python
   [ "$core" = "2.19" ] && bin=$repo/.venv/bin
-  if [[ "$(core_of "$bin")" != "$core".* ]] || ! "$bin/python" -c 'import pytest, docker, psycopg2, redis, jmespath' 2>/dev/null; then
+  if [[ "$(core_of "$bin")" != "$core".* ]] || ! "$bin/python" -c 'import pytest, docker, psycopg2, redis, jmespath, kubernetes' 2>/dev/null; then
     python=$(find_python "$py")
     [ -n "$python" ] || { echo "ansible-core $core: no python$py found (pyenv or PATH)" >&2; return 1; }
     rm -rf "$dir/core-$core"

@@ -213,3 +213,25 @@ def test_bad_input_escalates_naming_what_and_where_and_deletes_nothing(tmp_path,
         assert sorted(p["metadata"]["name"] for p in sim.call("/api/v1/namespaces/shop/pods")["items"]) == pods
     finally:
         sim.stop()
+
+
+def test_triage_gives_kubernetes_services_a_verdict_and_their_scenario(sim, tmp_path):
+    """The same triage role as for compose services: one k8s_workload_info per cluster and namespace."""
+    seed_checkout(sim)
+    seed_checkout(sim, name="cart", containers=[{"name": "cart", "image": "shop/cart:1.0",
+                                                 "resources": {"limits": {"memory": "128Mi"}}}])
+    sim.fault(namespace="shop", target="cart", fault="oom", oom_below="512Mi")
+    wait_for(lambda: not available(sim, "cart"), 10, "cart OOM kills")
+    services = [checkout(), dict(name="cart", k8s=dict(cluster="prod", namespace="shop", deployment="cart"))]
+    report = tmp_path / "report.json"
+    extra = dict(catalog(sim, *services), triage_report_file=str(report), triage_checks=["k8s", "http"], triage_show=False)
+    res = run_playbook("tests/integration/playbooks/triage.yml", extra_vars=extra, check=True)
+    assert res.returncode == 0, res.stdout[-4000:]
+    r = json.loads(report.read_text())
+    assert r["services"]["checkout"]["verdict"] == "healthy" and r["services"]["checkout"]["check"] == "k8s.ok"
+    assert r["services"]["cart"]["verdict"] == "down" and r["services"]["cart"]["check"] == "k8s.oom_killed"
+    assert (r["scenario"], r["severity"]) == ("k8s-oom-killed", "P1")
+    sim.stop()  # the API gone: unknown, never healthy
+    res = run_playbook("tests/integration/playbooks/triage.yml", extra_vars=extra, check=True)
+    r = json.loads(report.read_text())
+    assert r["services"]["checkout"]["verdict"] == "unknown" and not r["assessed"], r["services"]["checkout"]
