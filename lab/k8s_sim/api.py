@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from k8s_sim import core, patch, pods, workloads
+from k8s_sim import exec as pod_exec
 from k8s_sim.core import LOCK, STORE, ApiError
 
 AUTH = {"tokens": {}, "client_ca": False, "forbid": []}
@@ -589,7 +590,7 @@ class Handler(BaseHTTPRequestHandler):
         if denied(user, verb, route["kind"] + ("/" + route["sub"] if route["sub"] else ""), ns):
             raise forbidden(user, verb, route)
         if route["sub"] == "exec":
-            raise ApiError(400, "BadRequest", "pods/exec is not simulated yet: upgrade request required")
+            return pod_exec.serve(self, route)
         if verb == "watch":
             return self.watch(route, params)
         if method in ("POST", "PUT") and self.headers.get("Content-Type", "application/json").split(";")[0] not in (

@@ -115,7 +115,12 @@ def test_crash_loop_goes_up_the_ladder_through_respond_yml(sim, tmp_path):
     seed_checkout(sim)
     sim.fault(namespace="shop", target="checkout-api", fault="crash")
     wait_for(lambda: not available(sim), 10, "crash loop")
-    extra = dict(catalog(sim, checkout()), alert_name="KubePodCrashLooping", runtime="kubernetes", service="checkout")
+    pod = sim.call("/api/v1/namespaces/shop/pods")["items"][0]["metadata"]["name"]
+    # as the receiver passes a kube-state-metrics alert: no service label; the namespace makes it a Kubernetes
+    # incident, the pod names the catalog service whose Deployment owns it
+    alert = {"labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": pod, "job": "kube-state-metrics"}}
+    extra = dict(catalog(sim, checkout(), dict(name="cart", k8s=dict(cluster="prod", namespace="shop", deployment="cart"))),
+                 alert_name="KubePodCrashLooping", incident_alert=alert)
     res = respond(tmp_path, "respond", extra)
     assert res.returncode == 0, res.stdout[-6000:]
     assert available(sim)
