@@ -27,10 +27,12 @@ Simulated:
     status with imageID/containerID, Pod conditions, crash loops, image pull and config errors, OOM).
   - Watches: resourceVersion resume over a window of the last 1000 changes, ERROR 410 Expired when older,
     ADDED/MODIFIED/DELETED, BOOKMARKs every second with allowWatchBookmarks, timeoutSeconds.
+  - pods/exec over WebSocket (v4/v5.channel.k8s.io, as the official client speaks it; not SPDY, so not
+    `kubectl exec` 1.20): the command runs on the HOST, without a shell, with a 10 s timeout.
   - /_sim endpoints (no auth): seed, fault, crash (old alias), errors (429/5xx injection), metrics, rbac, healthz.
 
 Not simulated: Services, ConfigMaps, Secrets, PVCs, Jobs, DaemonSets, admission, server-side apply,
-Table output (clients print their own columns), pods/exec, probes, real resource accounting (the
+Table output (clients print their own columns), exec over SPDY, probes, real resource accounting (the
 HPA only clamps to [min, max]; it does not follow metrics), leader election, eviction of pods from
 NotReady nodes, protobuf. Times are compressed: readiness after --ready-delay, crash-loop restarts
 every --restart-every seconds, BOOKMARKs every second, HPA decisions on every controller pass."""

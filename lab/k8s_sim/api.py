@@ -487,7 +487,7 @@ def sim(method, path, body):
 
 
 def injected(path):
-    for rule in ERRORS:
+    for rule in list(ERRORS):
         if rule["count"] > 0 and rule["regex"].search(path):
             rule["count"] -= 1
             if rule["count"] <= 0:

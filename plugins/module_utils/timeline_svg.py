@@ -26,7 +26,7 @@ from ansible_collections.incident.response.plugins.module_utils.redact import re
 # The modules that act on systems (documented with the incident.response.attributes or .diff fragment),
 # without incident_event and incident_report, which write the record. A unit test keeps this in step with the docs.
 ACTION_MODULES = (
-    "alertmanager_silence", "container_exec", "evidence_capture", "feature_flag", "incident_ticket", "k8s_pod_delete",
+    "alertmanager_silence", "container_exec", "evidence_capture", "feature_flag", "incident_ticket", "k8s_exec", "k8s_pod_delete",
     "k8s_rollback", "k8s_rollout_restart", "k8s_scale", "k8s_set_resources", "maintenance_mode", "notify", "postgres_guarded_update",
     "postgres_maintenance", "postgres_restore_drill", "postgres_sessions", "redis_maintenance", "service_restart",
     "service_rollback", "service_scale", "service_state",
