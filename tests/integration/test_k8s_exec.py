@@ -2,7 +2,6 @@
 simulated API server over TLS, cross-checked with the official client's kubernetes.stream and a raw WebSocket.
 The simulated container runs the argv on this host, so `psql --version` is the real binary."""
 import json
-import os
 import shutil
 import ssl
 
@@ -226,8 +225,7 @@ def test_timeout_fails_clearly(sim):
 
 @pytest.mark.parametrize("tool", ["psql", "redis-cli"])
 def test_real_client_binary_through_exec(sim, tool):
-    if not shutil.which(tool):
-        pytest.skip("%s is not installed on this host (postgresql-client / redis-tools)" % tool)
+    assert shutil.which(tool), "%s missing: scripts/install-host-deps.sh installs postgresql-client and redis-tools" % tool
     pod = api_pods(sim)[0]
     res = k8s_exec(sim, pod=pod, command=[tool, "--version"], read_only=True)
     assert not res.get("failed") and res["rc"] == 0, res
@@ -236,10 +234,16 @@ def test_real_client_binary_through_exec(sim, tool):
     assert rc == 0 and out == res["stdout"]
 
 
-def test_psql_query_through_exec_when_a_server_answers(sim):
-    """Runbook 001's pg_stat_activity check, when a local PostgreSQL answers (PGHOST/PGPORT/PGUSER from the env)."""
-    if not shutil.which("psql") or not os.environ.get("PGHOST"):
-        pytest.skip("no local PostgreSQL configured (PGHOST unset)")
+def test_runbook_psql_and_redis_cli_through_exec_reach_real_servers(sim, lab):
+    """Runbook 001's `kubectl exec <postgres-pod> -- psql -c "SELECT * FROM pg_stat_activity"` and
+    `kubectl exec <redis-pod> -- redis-cli info`: the simulated pod's commands run on this host, so they reach
+    the lab's real PostgreSQL and Redis."""
+    env = lab.ENV
     pod = api_pods(sim)[0]
-    res = k8s_exec(sim, pod=pod, command=["psql", "-At", "-c", "SELECT count(*) FROM pg_stat_activity;"], read_only=True)
+    url = "postgresql://%s:%s@127.0.0.1:%s/%s" % (env["LAB_POSTGRES_USER"], env["LAB_POSTGRES_PASSWORD"],
+                                                   env["LAB_POSTGRES_PORT"], env["LAB_POSTGRES_DB"])
+    res = k8s_exec(sim, pod=pod, command=["psql", url, "-At", "-c", "SELECT count(*) FROM pg_stat_activity;"], read_only=True)
     assert not res.get("failed") and res["stdout_lines"][0].isdigit(), res
+    assert env["LAB_POSTGRES_PASSWORD"] not in str(res)
+    res = k8s_exec(sim, pod=pod, command=["redis-cli", "-p", str(env["LAB_REDIS_PORT"]), "info", "memory"], read_only=True)
+    assert not res.get("failed") and "used_memory:" in res["stdout"], res
