@@ -34,7 +34,10 @@ K8S_CLUSTER_FIELDS = ("host", "api_key", "kubeconfig", "context", "validate_cert
                       "proxy", "request_timeout")
 # A kubernetes service's `k8s:` block: its cluster, namespace, exactly one workload, and the guard rails of its actions.
 K8S_FIELDS = dict(cluster=str, namespace=str, deployment=str, statefulset=str, pod=str, container=str,
-                  max_replicas=int, max_memory_limit=str)
+                  max_replicas=int, max_memory_limit=str, exec_check=list)
+# Runbook 001's `kubectl exec <pod> -- psql / redis-cli`: what triage runs in a pod of a kubernetes postgres or
+# redis service that has no `connection` of its own (rc 0 = answering).
+EXEC_CHECKS = dict(postgres=["pg_isready", "-q"], redis=["redis-cli", "ping"])
 K8S_WORKLOAD_KINDS = ("deployment", "statefulset", "pod")
 CHECK_FIELDS = dict(sql=str, max=float, min=float, severity=str, description=str, service=str, playbook=str)
 # Keys of a connection per kind (the options the postgres / redis modules take), with defaults.
@@ -128,6 +131,7 @@ def _k8s(where, k8s, clusters):
         raise CatalogError("%s: field 'k8s.cluster': %r is not in incident_k8s_clusters (known: %s)"
                            % (where, cluster, ", ".join(sorted(clusters))))
     return dict(kind=named[0], name=str(k8s[named[0]]), namespace=str(k8s.get("namespace") or ""),
+                exec_check=[str(a) for a in k8s.get("exec_check") or []],
                 container=str(k8s.get("container") or ""), cluster=cluster, conn=dict(clusters[cluster]),
                 max_replicas=int(k8s.get("max_replicas") or 10), max_memory_limit=str(k8s.get("max_memory_limit") or "4Gi"),
                 **{named[0]: str(k8s[named[0]])})
@@ -138,11 +142,14 @@ def _connection(engine):
     return dict((k, v) for k, v in engine.items() if k != "compose_cli")
 
 
-def _connection_of(where, kind, conn):
-    """A postgres / redis connection with its defaults; unknown keys (a typo) are an error."""
+def _connection_of(where, kind, conn, runtime="compose"):
+    """A postgres / redis connection with its defaults; unknown keys (a typo) are an error. A kubernetes one may
+    have none: it is then checked through exec in its pod (k8s.exec_check)."""
     if kind not in CONNECTION_FIELDS:
         if conn:
             raise CatalogError("%s: field 'connection' belongs on a service of kind postgres or redis" % where)
+        return {}
+    if runtime == "kubernetes" and not conn:
         return {}
     fields = CONNECTION_FIELDS[kind]
     _check_fields(where + ".connection", conn or {}, dict((k, object) for k in fields))
@@ -241,7 +248,7 @@ def service_catalog(entries, engines=None, project=None, clusters=None):
         k8s = _k8s(where, entry.get("k8s") or {}, clusters) if runtime == "kubernetes" else {}
         for f in ("health_url", "public_url"):
             _url(where, f, entry.get(f))
-        conn = _connection_of(where, kind, entry.get("connection"))
+        conn = _connection_of(where, kind, entry.get("connection"), runtime)
         svc = dict(
             name=name, runtime=runtime, kind=kind, severity=severity, engine=engine,
             docker=_connection(engines.get(engine, {})), docker_host=engines.get(engine, {}).get("docker_host", ""),
@@ -270,7 +277,9 @@ def service_catalog(entries, engines=None, project=None, clusters=None):
 
 
 def _first(services, kind):
+    """The catalog's first service of `kind` that can be reached directly (a kubernetes one may only have exec)."""
     found = [s for s in services.values() if s["kind"] == kind]
+    found = [s for s in found if s["connection"]] + [s for s in found if not s["connection"]]
     return found[0] if found else None
 
 
@@ -340,7 +349,10 @@ def _descriptor(s):
     d = dict(name=s["name"], kind=kind, down_severity=s["severity"], group=group,
              container_disks=s["container_disks"], depends_on=s["depends_on"])
     if s["runtime"] == "kubernetes":
-        d["workload"] = s["k8s"]["name"]
+        d.update(workload=s["k8s"]["name"], workload_kind=s["k8s"]["kind"])
+        argv = s["k8s"]["exec_check"] or (EXEC_CHECKS.get(s["kind"]) if not s["connection"] else None)
+        if argv:
+            d["exec_check"] = argv
     if s["runtime"] == "compose" and s["kind"] != "external":
         d["service"] = s["service"]
     if s["health_url"]:

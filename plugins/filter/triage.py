@@ -198,6 +198,21 @@ class Report(object):
                 text = next((f.get("message") for check, c in K8S_REASONS if c == code for f in findings if f.get("check") == check),
                             "%s %s %s" % (info.get("kind", "workload"), workload, state))
                 self.add(name, "k8s", status, code, text)
+        for name, d in self.desc.items():
+            if d["kind"] == "k8s" and d.get("exec_check"):
+                self.k8s_exec(name, d)
+
+    def k8s_exec(self, name, d):
+        """Runbook 001's psql / redis-cli in a pod of a kubernetes database or cache without a direct connection."""
+        key = "k8s_exec@" + name
+        res = self.result(key)
+        what = "%s in a pod of %s" % (" ".join(d["exec_check"][:2]), d.get("workload"))
+        if res is None:
+            self.add(name, "k8s", "unknown", "k8s.exec_unknown", "%s could not run: %s" % (what, self.not_run.get(key, "not run")))
+        elif res.get("rc") == 0:
+            self.add(name, "k8s", "ok", "k8s.exec_ok", "%s: answered" % what)
+        else:
+            self.add(name, "k8s", "down", "k8s.exec_failed", "%s: exit %s %s" % (what, res.get("rc"), (res.get("stderr") or "")[:160]))
 
     def log_evidence(self, name, c):
         counts = c.get("log_errors") or {}

@@ -240,3 +240,23 @@ def test_triage_gives_kubernetes_services_a_verdict_and_their_scenario(sim, tmp_
     res = run_playbook("tests/integration/playbooks/triage.yml", extra_vars=extra, check=True)
     r = json.loads(report.read_text())
     assert r["services"]["checkout"]["verdict"] == "unknown" and not r["assessed"], r["services"]["checkout"]
+
+
+def test_triage_checks_a_kubernetes_database_through_exec_in_its_pod(sim, tmp_path, lab):
+    """Runbook 001's `kubectl exec <postgres-pod> -- psql` for a database with no connection of its own: the
+    simulated pod's command runs on this host, against the lab's real PostgreSQL; a cache that does not answer
+    is down."""
+    seed_checkout(sim, name="db")
+    seed_checkout(sim, name="cache")
+    port = lab.ENV["LAB_POSTGRES_PORT"]
+    services = [dict(name="db", kind="postgres", k8s=dict(cluster="prod", namespace="shop", deployment="db",
+                                                          exec_check=["pg_isready", "-h", "127.0.0.1", "-p", str(port)])),
+                dict(name="cache", kind="redis", k8s=dict(cluster="prod", namespace="shop", deployment="cache",
+                                                          exec_check=["redis-cli", "-p", "9", "ping"]))]
+    report = tmp_path / "report.json"
+    extra = dict(catalog(sim, *services), triage_report_file=str(report), triage_checks=["k8s"], triage_show=False)
+    res = run_playbook("tests/integration/playbooks/triage.yml", extra_vars=extra, check=True)
+    assert res.returncode == 0, res.stdout[-4000:]
+    r = json.loads(report.read_text())
+    assert [e["check"] for e in r["services"]["db"]["evidence"]] == ["k8s.ok", "k8s.exec_ok"], r["services"]["db"]
+    assert r["services"]["cache"]["verdict"] == "down" and r["services"]["cache"]["check"] == "k8s.exec_failed"

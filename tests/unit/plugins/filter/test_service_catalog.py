@@ -142,3 +142,15 @@ def test_catalog_scope_cuts_kubernetes_groups_to_the_incidents_workloads():
     scope = catalog_scope(["checkout", "db"], c)
     assert [(g["id"], g["workloads"]) for g in scope["k8s_groups"]] == [("default/shop", ["checkout-api"])]
     assert catalog_scope(["db"], c)["k8s_groups"] == []
+
+
+def test_a_kubernetes_database_without_a_connection_is_checked_through_exec():
+    c = service_catalog([dict(name="db", kind="postgres", runtime="kubernetes", k8s=dict(namespace="data", statefulset="pg")),
+                         dict(name="cache", kind="redis", runtime="kubernetes", k8s=dict(deployment="redis", exec_check=["redis-cli", "-a", "x", "ping"])),
+                         dict(name="db2", kind="postgres", runtime="kubernetes", connection=dict(host="pg.data.svc"), k8s=dict(deployment="pg2"))])
+    triage = dict((d["name"], d) for d in c["triage"])
+    assert triage["db"]["exec_check"] == ["pg_isready", "-q"] and triage["db"]["workload_kind"] == "statefulset"
+    assert triage["cache"]["exec_check"] == ["redis-cli", "-a", "x", "ping"]
+    assert "exec_check" not in triage["db2"] and c["postgres"]["host"] == "pg.data.svc"  # the one that has a connection
+    with pytest.raises(AnsibleFilterError, match="connection.host"):
+        service_catalog([dict(name="db", kind="postgres", project="x")])

@@ -22,6 +22,8 @@ SERVICES = [
     dict(name="db", kind="postgres", service="db", down_severity="P0", down_playbook="database-down"),
     dict(name="cache", kind="redis", service="cache", down_severity="P1", down_playbook="redis-memory"),
     dict(name="shop", kind="k8s", workload="shop-api", group="prod/shop", down_severity="P1", down_playbook="k8s-service-down"),
+    dict(name="store", kind="k8s", workload="store", workload_kind="statefulset", group="prod/shop", exec_check=["pg_isready", "-q"],
+         down_severity="P0", down_playbook="k8s-service-down"),
 ]
 COMPOSE = ("front", "app", "edge", "jobs", "db", "cache")
 CHECKS = dict(stale_heartbeats=dict(service="jobs", playbook="no-active-workers"))
@@ -68,7 +70,8 @@ def healthy():
                         container_disks=[], memory=dict(percent=20.0), load=dict(load1=0.2), findings=[]),
         recent_changes=dict(changed=False, reachable=True, services={}, changes=[], findings=[]),
         **{"k8s_workload_info@prod/shop": dict(changed=False, reachable=True, findings=[], workloads={
-            "shop-api": dict(kind="deployment", state="healthy")})}
+            "shop-api": dict(kind="deployment", state="healthy"), "store": dict(kind="statefulset", state="healthy")}),
+           "k8s_exec@store": dict(changed=False, rc=0, stdout="", stderr="")}
     )
 
 
@@ -92,6 +95,14 @@ def case_k8s_bad_image(d):
 
 def case_k8s_stalled(d):
     k8s_sick(d, "degraded", "k8s_rollout")
+
+
+def case_k8s_store_refuses(d):
+    d["k8s_exec@store"] = dict(changed=False, rc=2, stdout="", stderr="no response")
+
+
+def case_k8s_store_exec_forbidden(d):
+    d["k8s_exec@store"] = dict(failed=True, msg="403 forbidden: pods/exec")
 
 
 def case_k8s_unreachable(d):
@@ -312,6 +323,8 @@ CASES = {
     "k8s-bad-image": (case_k8s_bad_image, None, ("k8s-service-down", "P1"), {"shop": "degraded"}),
     "k8s-stalled": (case_k8s_stalled, None, ("k8s-service-down", "P1"), {"shop": "degraded"}),
     "k8s-unreachable": (case_k8s_unreachable, None, (None, None), {"shop": "unknown"}),
+    "k8s-store-refuses": (case_k8s_store_refuses, None, ("k8s-service-down", "P0"), {"store": "down", "shop": "healthy"}),
+    "k8s-store-exec-forbidden": (case_k8s_store_exec_forbidden, None, (None, None), {"store": "unknown"}),
     "log-errors": (case_log_errors, dict(log_error_min=20), ("high-error-rate", "P1"), {"app": "degraded"}),
 }
 
