@@ -9,6 +9,6 @@ trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/incident/response"
 mkdir -p "$dest"
 tar -C "$repo" --exclude=./.venv --exclude=./collections --exclude=./incidents --exclude=./.git \
-    --exclude='*.pyc' --exclude=./tests/output --exclude=./.pytest_cache -cf - . | tar -C "$dest" -xf -
+    --exclude='*.pyc' --exclude=./tests/output --exclude=./.pytest_cache --exclude=./.cache -cf - . | tar -C "$dest" -xf -
 cd "$dest"
 "$repo/.venv/bin/ansible-test" sanity --venv --python 3.11 --color no "$@"

@@ -54,7 +54,7 @@ trap 'rm -rf "$work"' EXIT
 tree="$work/tree/ansible_collections/incident/response"
 mkdir -p "$tree"
 tar -C "$repo" --exclude=./.venv --exclude=./collections --exclude=./incidents --exclude=./.git --exclude='*.pyc' \
-    --exclude=./tests/output --exclude=./.pytest_cache -cf - . | tar -C "$tree" -xf -
+    --exclude=./tests/output --exclude=./.pytest_cache --exclude=./.cache -cf - . | tar -C "$tree" -xf -
 # The copy claims every version of the matrix, so an older core does not warn "does not support" (which ansible-doc's
 # sanity test counts as an error): each version is tested on what would happen if requires_ansible named it.
 sed -i "s/^requires_ansible: .*/requires_ansible: \">=${matrix[0]%% *}.0\"/" "$tree/meta/runtime.yml"

@@ -8,6 +8,7 @@ API calls of k8s_api.py, the workload and its own pods, its HPA, and waiting for
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import hashlib
 import time
 
 from ansible_collections.incident.response.plugins.module_utils.guard import GUARD_ARGSPEC
@@ -44,11 +45,16 @@ def run_action(module, name, action, unfinished):
     counts); a failed rollout fails with `unfinished` ("rollout restart of api did not complete") and the reason.
     Every refusal or API error becomes one clear failure."""
     client, namespace = K8sClient.from_module(module)
-    what = "%s %s/%s (%s)" % (module.params.get("kind", "deployment"), namespace, name, client.where)
-    with guarded_action(module, "k8s-%s-%s" % (namespace, name), what, (K8sError,), limit=ACTION_LIMIT) as guard:
+    kind = module.params.get("kind", "deployment")
+    what = "%s %s/%s" % (kind, namespace, name)  # the API error says where (context, server, kubeconfig)
+    # one lock and rate limit per workload of one API server: the same namespace/name on two clusters are two
+    host = getattr(getattr(client.api, "configuration", None), "host", None) or client.where
+    server = hashlib.sha256(str(host).encode()).hexdigest()[:8]
+    with guarded_action(module, "k8s-%s-%s-%s-%s" % (server, kind, namespace, name), what, (K8sError,), limit=ACTION_LIMIT) as guard:
         result, failed = action(client, namespace, guard.consume)
     if failed:
-        module.fail_json(msg="%s: %s" % (unfinished, result.get("rollout_reason")), **result)
+        detail = result.pop("msg", None)
+        module.fail_json(msg="%s: %s" % (unfinished, detail or result.get("rollout_reason")), **result)
     module.exit_json(**result)
 
 

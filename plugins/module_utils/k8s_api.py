@@ -225,12 +225,10 @@ def _short(exc):
 
 
 def error_message(method, path, query, status, body, where):
-    msg = "%s failed on %s: %s %s" % (describe_request(method, path, query), where, status, status_message(body))
-    if status == 401:
-        msg += " (the credentials were refused)"
-    elif status == 403:
-        msg += " (RBAC: the identity may not do this)"
-    return msg
+    """The cause first (a notice may clip the end): '403 <the API's Status message> (RBAC: ...): delete pods/x in
+    namespace prod on <context and API server>'."""
+    hint = {401: " (the credentials were refused)", 403: " (RBAC: the identity may not do this)"}.get(status, "")
+    return "%s %s%s: %s on %s" % (status, status_message(body), hint, describe_request(method, path, query), where)
 
 
 def selector_string(selector):

@@ -12,7 +12,7 @@ import re
 
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import K8sError, revision_of, selector_string
 from ansible_collections.incident.response.plugins.module_utils.k8s_inspect import (
-    last_good_revision, last_good_statefulset, parse_quantity, previous_revision, pod_findings, pod_summary, template_images,
+    current_version, last_good_revision, last_good_statefulset, parse_quantity, previous_revision, pod_findings, pod_summary, template_images,
     workload_findings, workload_state, workload_summary)
 from ansible_collections.incident.response.plugins.module_utils.k8s_rollout import owned_by, revision_template
 
@@ -92,9 +92,9 @@ class NamespaceReader(object):
         """(workload entry, findings) for a Deployment, StatefulSet or bare Pod."""
         name = obj["metadata"]["name"]
         if kind == "pod":
-            raw_pods, history, last_good, owners, previous = [obj], [], (None, "a bare pod has no revisions"), {}, None
+            raw_pods, history, last_good, owners, previous, version = [obj], [], (None, "a bare pod has no revisions"), {}, None, None
         else:
-            raw_pods, history, last_good, owners, previous = self._owned(kind, obj)
+            raw_pods, history, last_good, owners, previous, version = self._owned(kind, obj)
         nodes = self.nodes()
         pods = [pod_summary(p, dict((n, v["ready"]) for n, v in nodes.items())) for p in raw_pods]
         if kind == "pod":
@@ -112,7 +112,7 @@ class NamespaceReader(object):
         names = set([name] + [p["name"] for p in pods] + list(owners))
         entry = dict(kind=kind, state=state, pods=pods, history=history, events=self._events_of(names),
                      hpa=self._hpa_of(kind, name), last_good_revision=last_good[0], last_good_basis=last_good[1],
-                     previous_revision=previous,
+                     previous_revision=previous, current_version=version,
                      nodes=dict((p["node"], nodes[p["node"]]) for p in pods if p["node"] in nodes))
         entry[kind] = summary
         metrics = self.metrics()
@@ -132,7 +132,7 @@ class NamespaceReader(object):
                             created=rs["metadata"].get("creationTimestamp"))
                        for rs in sorted(sets, key=revision_of)]
             owners = dict((rs["metadata"]["name"], rs["metadata"]["uid"]) for rs in sets)
-            last_good, previous = last_good_revision(obj, sets), previous_revision(obj, sets)
+            last_good, previous, version = last_good_revision(obj, sets), previous_revision(obj, sets), current_version(obj, sets)
         else:
             revs = [r for r in self.client.items("controllerrevisions", self.namespace) if owned_by(r, uid)]
             update = (obj.get("status") or {}).get("updateRevision")
@@ -144,8 +144,10 @@ class NamespaceReader(object):
             last_good = last_good_statefulset(obj, revs)
             older = [h["revision"] for h in history if not h["current"] and h["revision"]]
             previous = max(older) if older else None
+            cur = [h for h in history if h["current"]]
+            version = dict(since=cur[0]["created"] if cur else None, rolled_back=False, by_responder=False)
         mine = [p for p in pods if any(owned_by(p, u) for u in owners.values())]
-        return mine, history, last_good, owners, previous
+        return mine, history, last_good, owners, previous, version
 
     def _hpa_of(self, kind, name):
         for hpa in self.hpas():

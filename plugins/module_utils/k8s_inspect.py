@@ -253,6 +253,29 @@ def last_good_revision(dep, replicasets):
     return None, "no older revision with another template"
 
 
+CHANGED_BY_US = "incident.response/change"  # pod-template annotation of the changes the action modules make
+HISTORY = "deployment.kubernetes.io/revision-history"
+
+
+def current_version(dep, replicasets):
+    """When the running version came and how: {since (creationTimestamp of its first revision, rollout restarts
+    walked back over), rolled_back (an old ReplicaSet brought back: an undo, not a deploy), by_responder (made by
+    this collection's actions, e.g. a memory-limit raise)} - what "a recent deploy" must leave out."""
+    ordered = sorted(replicasets, key=revision_of)
+    current = next((rs for rs in ordered if revision_of(rs) == revision_of(dep)), None)
+    if current is None:
+        return dict(since=None, rolled_back=False, by_responder=False)
+    first = current
+    for rs in reversed([r for r in ordered if revision_of(r) < revision_of(current)]):
+        if not same_version(rs["spec"].get("template"), first["spec"].get("template")):
+            break
+        first = rs
+    annotations = (current["spec"]["template"].get("metadata") or {}).get("annotations") or {}
+    return dict(since=first["metadata"].get("creationTimestamp"),
+                rolled_back=bool((current["metadata"].get("annotations") or {}).get(HISTORY)),
+                by_responder=CHANGED_BY_US in annotations)
+
+
 def previous_revision(dep, replicasets):
     """The newest older revision with another pod template: what `kubectl rollout undo` goes back to (a rollout
     restart only changes an annotation, so the revision it made is skipped)."""

@@ -13,7 +13,9 @@ version_added: 0.2.0
 description:
   - The C(kubectl set resources deployment/NAME -c CONTAINER --limits=memory=...) of the OOMKilled runbook,
     then C(kubectl rollout status).
-  - Sends a strategic merge patch of the container's C(resources), as kubectl does; the workload rolls
+  - Sends a strategic merge patch of the container's C(resources), as kubectl does, and notes the change in the pod
+    template's C(incident.response/change) annotation (so a later "roll back the recent deploy" knows the responder
+    made this revision, not a release); the workload rolls
     its pods out with the new limit. A memory request above the new limit is lowered to it.
   - Guard rails. It needs O(confirm=true), refuses a limit above O(max_memory_limit) and a paused Deployment,
     and takes the per-workload lock and rate limit of the other actions.
@@ -100,7 +102,7 @@ from ansible_collections.incident.response.plugins.module_utils.guard import Gua
 from ansible_collections.incident.response.plugins.module_utils.k8s_api import K8sError
 from ansible_collections.incident.response.plugins.module_utils.k8s_actions import (
     action_argspec, finish_rollout, get_workload, refuse_paused, run_action)
-from ansible_collections.incident.response.plugins.module_utils.k8s_inspect import parse_quantity
+from ansible_collections.incident.response.plugins.module_utils.k8s_inspect import CHANGED_BY_US, parse_quantity
 
 MI = 2 ** 20
 
@@ -160,8 +162,10 @@ def main():
         resources = {"limits": {"memory": after["limit"]}}
         if after["request"]:
             resources["requests"] = {"memory": after["request"]}
+        change = "memory of %s: limit %s -> %s" % (wanted, before["limit"] or "none", after["limit"])
         client.patch(kind + "s", namespace, name,
-                     {"spec": {"template": {"spec": {"containers": [{"name": wanted, "resources": resources}]}}}})
+                     {"spec": {"template": {"metadata": {"annotations": {CHANGED_BY_US: change}},
+                                            "spec": {"containers": [{"name": wanted, "resources": resources}]}}}})
         fields, failed = finish_rollout(module, client, namespace, name, started, kind)
         fields["workload"] = fields.pop("after", None)
         return dict(changed=True, **dict(result, **fields)), failed

@@ -87,7 +87,10 @@ workloads:
   description:
     - Per workload name, C(kind), C(state) (healthy, degraded, down, missing, paused, scaled_to_zero), the
       C(deployment), C(statefulset) or C(pod) summary, C(pods), C(history), C(events), C(hpa), C(metrics),
-      C(nodes), C(last_good_revision) and C(last_good_basis) (why that revision).
+      C(nodes), C(last_good_revision) and C(last_good_basis) (why that revision), C(previous_revision) (the newest older
+      revision with another template, what C(kubectl rollout undo) goes back to) and C(current_version) (C(since), when
+      the running template first rolled out, rollout restarts left out; C(rolled_back), it is an older ReplicaSet brought
+      back; C(by_responder), a change of this collection's actions).
   returned: always
   type: dict
   sample:

@@ -240,8 +240,8 @@ def test_runbook_psql_and_redis_cli_through_exec_reach_real_servers(sim, lab):
     the lab's real PostgreSQL and Redis."""
     env = lab.ENV
     pod = api_pods(sim)[0]
-    url = "postgresql://%s:%s@127.0.0.1:%s/%s" % (env["LAB_POSTGRES_USER"], env["LAB_POSTGRES_PASSWORD"],
-                                                   env["LAB_POSTGRES_PORT"], env["LAB_POSTGRES_DB"])
+    url = "postgresql://%s:%s@127.0.0.1:%s/%s" % (
+        env["LAB_POSTGRES_USER"], env["LAB_POSTGRES_PASSWORD"], env["LAB_POSTGRES_PORT"], env["LAB_POSTGRES_DB"])
     res = k8s_exec(sim, pod=pod, command=["psql", url, "-At", "-c", "SELECT count(*) FROM pg_stat_activity;"], read_only=True)
     assert not res.get("failed") and res["stdout_lines"][0].isdigit(), res
     assert env["LAB_POSTGRES_PASSWORD"] not in str(res)

@@ -144,6 +144,11 @@ def test_high_error_rate_rolls_back_a_recent_rollout_and_hands_over_without_one(
     assert res.returncode == 0, res.stdout[-6000:]
     assert deployment(sim)["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/api:1.0"
     assert "resolved" in dict(milestones(tmp_path / "recent"))
+    # the alert repeats: the undo is no deploy to undo again (the 1.1 image must not come back)
+    again = respond(tmp_path / "again", "k8s-high-error-rate", extra)
+    assert again.returncode != 0
+    assert "no recent rollout to undo" in [m for e, m in milestones(tmp_path / "again") if e == "escalated"][0]
+    assert deployment(sim)["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/api:1.0"
 
 
 def test_high_response_time_raises_the_autoscalers_minimum(sim, tmp_path):
@@ -159,7 +164,7 @@ def test_high_response_time_raises_the_autoscalers_minimum(sim, tmp_path):
 
 def test_oom_killed_gets_a_confirmed_memory_limit_raise(sim, tmp_path):
     seed_checkout(sim, containers=[{"name": "checkout-api", "image": "shop/api:1.0",
-                                     "resources": {"limits": {"memory": "256Mi"}, "requests": {"memory": "128Mi"}}}])
+                                    "resources": {"limits": {"memory": "256Mi"}, "requests": {"memory": "128Mi"}}}])
     sim.fault(namespace="shop", target="checkout-api", fault="oom", oom_below="512Mi")
     wait_for(lambda: not available(sim), 10, "OOM kills")
     extra = dict(catalog(sim, checkout(max_memory_limit="1Gi")), service="checkout", alert_name="KubePodOOMKilled")
@@ -170,6 +175,11 @@ def test_oom_killed_gets_a_confirmed_memory_limit_raise(sim, tmp_path):
     assert "resolved" in dict(milestones(tmp_path))
     again = respond(tmp_path / "again", "k8s-oom-killed", extra)  # no OOM kill any more: nothing to do
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
+    assert "256Mi -> 512Mi" in dict(milestones(tmp_path))["resolved"]
+    # an error-rate alert right after: the raised limit is the responder's change, not a deploy to undo
+    errors = respond(tmp_path / "errors", "k8s-high-error-rate", dict(extra, alert_name="HighErrorRate"))
+    assert errors.returncode != 0
+    assert deployment(sim)["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "512Mi"
 
 
 def test_workflow_failures_name_a_failing_engine_and_heal_a_crashing_runner(sim, tmp_path):
@@ -260,3 +270,26 @@ def test_triage_checks_a_kubernetes_database_through_exec_in_its_pod(sim, tmp_pa
     r = json.loads(report.read_text())
     assert [e["check"] for e in r["services"]["db"]["evidence"]] == ["k8s.ok", "k8s.exec_ok"], r["services"]["db"]
     assert r["services"]["cache"]["verdict"] == "down" and r["services"]["cache"]["check"] == "k8s.exec_failed"
+
+
+def test_a_refused_action_is_a_failed_rung_and_the_escalation_says_why(tmp_path):
+    sim = start_sim(tmp_path, forbid=["sre:delete:pods:shop", "sre:patch:deployments:shop"])
+    try:
+        seed_checkout(sim)
+        sim.fault(namespace="shop", target="checkout-api", fault="crash")
+        wait_for(lambda: not available(sim), 10, "crash loop")
+        res = respond(tmp_path, "k8s-service-down", dict(catalog(sim, checkout()), service="checkout"))
+        assert res.returncode != 0
+        escalated = [m for e, m in milestones(tmp_path) if e == "escalated"][0]
+        assert "not healed after" in escalated and "forbidden" in escalated, escalated
+        assert "FAILED" in res.stdout or "failed" in res.stdout
+    finally:
+        sim.stop()
+
+
+def test_a_service_the_catalog_does_not_know_is_refused_before_anything(sim, tmp_path):
+    seed_checkout(sim)
+    res = respond(tmp_path, "k8s-service-down", dict(catalog(sim, checkout()), service="chekout"))
+    assert res.returncode != 0
+    assert "service chekout is not in incident_services (kubernetes services: checkout)" in res.stdout, res.stdout[-2000:]
+    assert not [e for e, _m in milestones(tmp_path) if e == "declared"]

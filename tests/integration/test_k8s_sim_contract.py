@@ -457,8 +457,12 @@ def test_pod_logs_are_text_with_the_api_servers_400s(sim):
     assert re.match(message_pattern(fixture("log-400-previous.json")["message"], "api-7d9c6b5f4d-k4j2m", "api"), body["message"])
     assert sim.call(CORE + "/pods/%s/log?container=nope" % web, expect=400)["message"] == "container nope is not valid for pod " + web
     pull = wait(lambda: [p for p in pods_of(sim, "app=pull") if p["status"].get("containerStatuses")], what="pull pod")[0]["metadata"]["name"]
-    body = wait(lambda: (lambda r: r[0] == 400 and "pull image" in r[2]["message"] and r[2])(sim.request(CORE + "/pods/%s/log" % pull)),
-                what="image pull 400")
+
+    def pull_refused():
+        status, _headers, answer = sim.request(CORE + "/pods/%s/log" % pull)
+        return status == 400 and "pull image" in answer["message"] and answer
+
+    body = wait(pull_refused, what="image pull 400")
     assert re.match(message_pattern(fixture("log-400-waiting.json")["message"], "api-7d9c6b5f4d-x2x8q", '"api"'), body["message"]), body
     api = pods_of(sim)[0]["metadata"]["name"]
     sim.fault(target="api", fault="crash")
@@ -546,7 +550,7 @@ def test_watch_from_a_too_old_version_is_410_gone(sim):
         sim.call(API + "/deployments/api", {"metadata": {"annotations": {"m": str(n)}}}, "PATCH", "application/merge-patch+json")
         sim.call(API + "/deployments/api", {"metadata": {"annotations": {"o": str(n)}}}, "PATCH", "application/merge-patch+json")
         sim.call(API + "/deployments/api", {"metadata": {"annotations": {"p": str(n)}}}, "PATCH", "application/merge-patch+json")
-    events = watch_events(sim, CORE + "/pods?watch=true&resourceVersion=1", lambda evs: bool(evs))
+    events = watch_events(sim, CORE + "/pods?watch=true&resourceVersion=1", bool)
     real = fixture("watch-410.json")
     assert events[0]["type"] == "ERROR"
     same_shape(real, events[0])

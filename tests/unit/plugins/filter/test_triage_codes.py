@@ -107,7 +107,7 @@ def case_k8s_store_exec_forbidden(d):
 
 def case_k8s_unreachable(d):
     d["k8s_workload_info@prod/shop"] = dict(changed=False, reachable=False, error="API at https://k8s:6443 did not answer",
-                                           workloads={}, findings=[])
+                                            workloads={}, findings=[])
 
 
 def stop(d, name, **kw):

@@ -99,7 +99,8 @@ def test_errors_keep_the_status_message_and_say_where(api):
     with pytest.raises(K8sError) as err:
         client.delete_pod("prod", "x")
     msg = str(err.value)
-    assert err.value.status == 403 and msg.startswith("delete pods/x in namespace prod failed on %s: 403 pods" % api.url)
+    assert err.value.status == 403 and msg.startswith('403 pods "x" is forbidden')  # the cause first: notices clip the end
+    assert msg.endswith("delete pods/x in namespace prod on %s" % api.url)
     assert 'cannot delete resource "pods"' in msg and "RBAC" in msg
 
 
