@@ -87,36 +87,36 @@ def _url(where, field, value):
         raise CatalogError("%s: field '%s' must be an http:// or https:// URL, got %r" % (where, field, value))
 
 
-def _engines(engines):
+def _connections(variable, value, fields, what):
+    """`value` (the inventory's `variable`): name -> connection options among `fields`; `default` always exists
+    (empty: the library's own defaults). Empty values are dropped."""
     out = {"default": {}}
-    if engines is None:
+    if value is None:
         return out
-    if not isinstance(engines, dict):
-        raise CatalogError("incident_engines must be a mapping of engine name -> connection, got %s" % type(engines).__name__)
-    for name, conn in engines.items():
+    if not isinstance(value, dict):
+        raise CatalogError("%s must be a mapping of %s name -> connection, got %s" % (variable, what, type(value).__name__))
+    for name, conn in value.items():
         conn = conn or {}
-        _check_fields("incident_engines.%s" % name, conn, dict((f, object) for f in ENGINE_FIELDS))
+        _check_fields("%s.%s" % (variable, name), conn, dict((f, object) for f in fields))
+        out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
+    return out
+
+
+def _engines(engines):
+    """Container engines by name (DOCKER_HOST or the local socket for `default`)."""
+    out = _connections("incident_engines", engines, ENGINE_FIELDS, "engine")
+    for name, conn in out.items():
         host = conn.get("docker_host")
         if host and not str(host).startswith(("unix://", "tcp://", "ssh://", "http://", "https://", "npipe://")):
             raise CatalogError("incident_engines.%s: field 'docker_host' must be a unix://, tcp:// or ssh:// URL, got %r"
                                % (name, host))
-        out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
     return out
 
 
 def _clusters(clusters):
-    """Kubernetes clusters by name, each the k8s modules' connection options; `default` always exists (empty:
-    $KUBECONFIG, ~/.kube/config, else the in-cluster service account)."""
-    out = {"default": {}}
-    if clusters is None:
-        return out
-    if not isinstance(clusters, dict):
-        raise CatalogError("incident_k8s_clusters must be a mapping of cluster name -> connection, got %s" % type(clusters).__name__)
-    for name, conn in clusters.items():
-        conn = conn or {}
-        _check_fields("incident_k8s_clusters.%s" % name, conn, dict((f, object) for f in K8S_CLUSTER_FIELDS))
-        out[name] = dict((k, v) for k, v in conn.items() if v not in (None, ""))
-    return out
+    """Kubernetes clusters by name, each the k8s modules' connection options (`default`: $KUBECONFIG,
+    ~/.kube/config, else the in-cluster service account)."""
+    return _connections("incident_k8s_clusters", clusters, K8S_CLUSTER_FIELDS, "cluster")
 
 
 def _k8s(where, k8s, clusters):
