@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: k8s_exec
 short_description: Run a command in a Kubernetes pod's container (kubectl exec, never a shell)
-version_added: "0.2.0"
+version_added: 0.1.0
 description:
   - The C(kubectl exec) of the runbooks, for checks where no direct connection exists, such as
     C(psql -c "SELECT ... FROM pg_stat_activity") in the database pod or C(redis-cli info) in the cache pod.

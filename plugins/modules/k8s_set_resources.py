@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: k8s_set_resources
 short_description: Raise the memory limit of a Kubernetes workload's container, and wait for the rollout
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The C(kubectl set resources deployment/NAME -c CONTAINER --limits=memory=...) of the OOMKilled runbook,
     then C(kubectl rollout status).

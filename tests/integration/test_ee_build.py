@@ -18,7 +18,7 @@ EE_FILE = os.path.join(REPO, "extensions", "awx", "execution-environment.yml")
 BUILD_EE = os.path.join(REPO, "extensions", "awx", "build-ee.sh")
 # What the modules import (plugins/module_utils): nothing of the development requirements.txt. PyYAML is declared
 # too, but ansible-builder's --sanitize drops it (ansible-core brings it).
-RUNTIME = {"docker", "psycopg2-binary", "redis", "jmespath", "pyyaml"}
+RUNTIME = {"docker", "psycopg2-binary", "redis", "jmespath", "kubernetes", "pyyaml"}
 INTROSPECTED = RUNTIME - {"pyyaml"}
 TAG = "incident-response-ee:test"
 
@@ -79,7 +79,7 @@ def test_introspected_requirements_are_the_runtime_ones_and_install_into_a_fresh
     venv = tmp_path / "venv"
     run(["python3", "-m", "venv", str(venv)])
     run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r", str(pip_file)], timeout=600)
-    res = run([str(venv / "bin" / "python"), "-c", "import docker, psycopg2, redis, jmespath, requests; print('ok')"])
+    res = run([str(venv / "bin" / "python"), "-c", "import docker, psycopg2, redis, jmespath, kubernetes, requests; print('ok')"])
     assert res.stdout.strip() == "ok"
     installed = requirement_names(run([str(venv / "bin" / "pip"), "freeze"]).stdout)
     assert not installed & {"pytest", "molecule", "ansible-rulebook", "kubernetes", "ansible-lint", "incident-receiver"}
